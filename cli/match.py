@@ -1,0 +1,11 @@
+"""Placeholder: `autobuild match` is being written."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("match", help="(not yet available)")
+    parser.set_defaults(func=lambda args: 2)

@@ -1,0 +1,70 @@
+"""Process settings: the one place that reads ``os.environ``.
+
+Secrets named by the YAML (``*_env`` keys) are looked up through :meth:`Settings.secret`, so no
+other module needs the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = PROJECT_ROOT / "demo" / "autobuild.yml"
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
+DEFAULT_QUEUE_NAME = "autobuild"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value Autobuild cannot use."""
+
+
+def _int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    redis_url: str = DEFAULT_REDIS_URL
+    workdir: Path = PROJECT_ROOT / "var"
+    admin_token: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    queue_name: str = DEFAULT_QUEUE_NAME
+    public_url: str | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            config_path=Path(env.get("AUTOBUILD_CONFIG") or DEMO_CONFIG),
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            workdir=Path(env.get("AUTOBUILD_WORKDIR") or PROJECT_ROOT / "var"),
+            admin_token=env.get("AUTOBUILD_ADMIN_TOKEN") or None,
+            max_body_bytes=_int_from_env(env, "AUTOBUILD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            queue_name=env.get("AUTOBUILD_QUEUE") or DEFAULT_QUEUE_NAME,
+            public_url=env.get("AUTOBUILD_PUBLIC_URL") or None,
+            environ=MappingProxyType(env),
+        )
+
+    def secret(self, env_name: str | None) -> str | None:
+        """The value of the environment variable a ``*_env`` key names, or None when unset."""
+        if not env_name:
+            return None
+        value = self.environ.get(env_name)
+        return value or None
