@@ -13,6 +13,9 @@ PROVIDERS = ("github", "bitbucket", "gitlab", "gitea", "git")
 
 DEFAULT_TIMEOUT_SECONDS = 60 * 60
 DEFAULT_NO_OUTPUT_TIMEOUT_SECONDS = 20 * 60
+DEFAULT_MAX_CONCURRENT_BUILDS = 1
+DEFAULT_RETRIES = 2
+NETWORK_MODES = ("default", "none")  # "none": RUN steps get no network at all
 
 
 class SourceKind(enum.StrEnum):
@@ -43,6 +46,14 @@ class PathFilter:
 
 @dataclass(frozen=True)
 class BuildRule:
+    """One build rule, as the loader normalised it.
+
+    ``context`` is a path in the repository in the form ``/`` (the root) or ``/a/b`` (leading
+    slash, no trailing slash, no ``..``); ``dockerfile`` is relative to the context
+    (``a/Dockerfile``, no leading slash, no ``..``). ``docker_tags`` and build arg values are
+    templates (see ``buildrules.templates``); BuildPlan carries them rendered.
+    """
+
     source_type: RefType
     source: str  # as written: a name, or /regex/
     docker_tags: tuple[str, ...]  # templates, one per tag
@@ -53,6 +64,8 @@ class BuildRule:
     build_caching: bool = True
     paths: PathFilter = field(default_factory=PathFilter)
     location: Location | None = field(default=None, compare=False)
+    # The image this rule pushes to; None: the repository's image (a monorepo sets one per rule).
+    image: str | None = None
 
     @property
     def source_kind(self) -> SourceKind:
@@ -89,6 +102,12 @@ class Repository:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     no_output_timeout_seconds: int = DEFAULT_NO_OUTPUT_TIMEOUT_SECONDS
     location: Location | None = field(default=None, compare=False)
+    max_concurrent_builds: int = DEFAULT_MAX_CONCURRENT_BUILDS  # builds of this repository at once
+    cancel_running: bool = False  # a newer push to a ref cancels its running build, not only queued
+    network: str = "default"  # one of NETWORK_MODES: the network RUN steps get
+    memory: str | None = None  # memory limit per build, Docker's form ("2g", "512m"); None: none
+    cpus: float | None = None  # CPU limit per build (1.5 = one and a half CPUs); None: none
+    retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
 
     @property
     def key(self) -> tuple[str, str]:
@@ -103,6 +122,15 @@ class Repository:
         """The repository part of the image, without the registry host."""
         host = self.registry_host
         return self.image[len(host) + 1 :] if self.image.startswith(host + "/") else self.image
+
+    def image_for(self, rule: BuildRule) -> str:
+        """The image a rule pushes to: its own ``image`` or else the repository's."""
+        return rule.image or self.image
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every image this repository pushes to, repository image first."""
+        return tuple(dict.fromkeys([self.image, *(self.image_for(r) for r in self.build_rules)]))
 
 
 def registry_host_of(image: str) -> str:
