@@ -1,0 +1,29 @@
+"""The web process: HTTP in, JSON/HTML out. It verifies, records and enqueues; it never builds."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app import api, health, ui, webhooks
+from app.context import EXTENSION_KEY, AppContext
+from app.errors import register_error_handlers
+from buildrules.model import Config
+from core.settings import Settings
+
+
+def create_app(settings: Settings | None = None, config: Config | None = None) -> Flask:
+    """The application factory. The configuration is loaded (and validated) once, here: a broken
+    configuration stops the process at start with ``FILE:LINE: message`` lines."""
+    settings = settings or Settings.from_env()
+    if config is None:
+        from buildrules.loader import load
+
+        config = load(settings.config_path)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
+    register_error_handlers(app)
+    for module in (webhooks, api, health, ui):
+        app.register_blueprint(module.blueprint)
+    return app

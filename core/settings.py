@@ -46,6 +46,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     queue_name: str = DEFAULT_QUEUE_NAME
     public_url: str | None = None
+    docker_host: str | None = None
+    port: int = 8000
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -59,6 +61,8 @@ class Settings:
             max_body_bytes=_int_from_env(env, "AUTOBUILD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             queue_name=env.get("AUTOBUILD_QUEUE") or DEFAULT_QUEUE_NAME,
             public_url=env.get("AUTOBUILD_PUBLIC_URL") or None,
+            docker_host=env.get("DOCKER_HOST") or None,
+            port=_int_from_env(env, "PORT", 8000),
             environ=MappingProxyType(env),
         )
 

@@ -1,0 +1,103 @@
+"""/api/v1: builds and their logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+
+from app.context import app_context
+from app.errors import ApiError
+from core.build import BuildRecord, BuildStatus
+from core.logs import follow_log, read_log
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_LIMIT = 500
+FOLLOW_DEADLINE_SECONDS = 6 * 3600
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "50")
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"limit must be a whole number, not {raw!r}.") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be between 1 and {MAX_LIMIT}.")
+    return limit
+
+
+def _statuses() -> set[BuildStatus] | None:
+    raw = request.args.get("status")
+    if not raw:
+        return None
+    statuses = set()
+    for name in raw.split(","):
+        try:
+            statuses.add(BuildStatus(name.strip()))
+        except ValueError as exc:
+            known = ", ".join(s.value for s in BuildStatus)
+            raise ApiError(400, f"Unknown status {name!r}; use one of {known}.") from exc
+    return statuses
+
+
+def _build(build_id: str) -> BuildRecord:
+    record = app_context().store.get(build_id) if len(build_id) <= 64 else None
+    if record is None:
+        raise ApiError(404, f"There is no build {build_id!r}.")
+    return record
+
+
+@blueprint.get("/builds")
+def list_builds() -> Response:
+    repository = request.args.get("repository") or None
+    provider = request.args.get("provider") or None
+    records = app_context().store.list(
+        provider=provider, repository=repository, statuses=_statuses(), limit=_limit()
+    )
+    return jsonify({"builds": [record.to_json() for record in records]})
+
+
+@blueprint.get("/builds/<build_id>")
+def get_build(build_id: str) -> Response:
+    return jsonify(_build(build_id).to_json())
+
+
+def _wants_event_stream() -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+@blueprint.get("/builds/<build_id>/logs")
+def get_logs(build_id: str) -> Response:
+    record = _build(build_id)
+    context = app_context()
+    follow = request.args.get("follow") in ("1", "true", "yes")
+    if _wants_event_stream():
+        return Response(stream_with_context(_event_stream(build_id)), mimetype="text/event-stream")
+    if not follow:
+        text = "".join(line.render() + "\n" for line in read_log(context.redis, record.id))
+        return Response(text, mimetype="text/plain")
+
+    def lines() -> Iterator[str]:
+        for line in follow_log(context.redis, context.store, build_id, deadline_seconds=FOLLOW_DEADLINE_SECONDS):
+            if line is not None:
+                yield line.render() + "\n"
+
+    return Response(stream_with_context(lines()), mimetype="text/plain", headers={"X-Accel-Buffering": "no"})
+
+
+def _event_stream(build_id: str) -> Iterator[str]:
+    """Server-Sent Events: a ``line`` event per log line, then ``end`` with the final status."""
+    context = app_context()
+    after = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
+    for line in follow_log(context.redis, context.store, build_id, after, deadline_seconds=FOLLOW_DEADLINE_SECONDS):
+        if line is None:
+            yield ": keep-alive\n\n"
+            continue
+        payload = json.dumps({"text": line.text, "time": line.time.isoformat(), "phase": line.phase})
+        yield f"id: {line.id}\nevent: line\ndata: {payload}\n\n"
+    record = context.store.get(build_id)
+    status = record.status.value if record else "unknown"
+    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"

@@ -1,0 +1,33 @@
+"""/healthz (the process answers) and /readyz (Redis, Docker and the configuration are usable)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app.context import app_context
+from core.docker_ping import ping_docker
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readyz() -> Response:
+    context = app_context()
+    checks: dict[str, str] = {}
+    try:
+        context.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["redis"] = f"Redis unreachable: {type(exc).__name__}"
+    checks["docker"] = ping_docker(context.settings.docker_host) or "ok"
+    repositories = len(context.config.repositories)
+    checks["configuration"] = f"ok ({repositories} repositories)" if repositories else "no repositories configured"
+    ready = checks["redis"] == "ok" and checks["docker"] == "ok" and repositories > 0
+    response = jsonify({"ready": ready, "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response

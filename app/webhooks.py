@@ -1,0 +1,98 @@
+"""POST /webhooks/<provider>: verify -> parse -> match -> dispatch. No git, no Docker, no waiting."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.context import AppContext, app_context
+from app.errors import ApiError
+from app.hosts import get_host
+from app.hosts.base import HostModule, PayloadError, PingWithoutRepository, SignatureError
+from buildrules.matcher import match
+from buildrules.model import BuildPlan, Repository
+from buildrules.skip import skip_marker
+from core.build import Trigger
+from core.dispatch import dispatch
+from core.events import Delivery
+
+blueprint = Blueprint("webhooks", __name__)
+
+
+def _ignored(reason: str, status: int = 200, **extra: object) -> Response:
+    response = jsonify({"ignored": reason, **extra})
+    response.status_code = status
+    return response
+
+
+def _find_repository(context: AppContext, provider: str, host: HostModule, body: bytes) -> Repository:
+    name = host.repository_name(request.headers, body)
+    repository = context.config.find_repository(provider, name)
+    if repository is None:
+        raise ApiError(404, f"Repository {name!r} is not configured for provider {provider!r}.")
+    return repository
+
+
+def _verify(context: AppContext, repository: Repository, host: HostModule, body: bytes) -> None:
+    secret = context.settings.secret(repository.webhook_secret_env)
+    if secret is None:
+        variable = repository.webhook_secret_env
+        hint = (
+            f"set the environment variable {variable}"
+            if variable
+            else "add webhook_secret_env to its configuration and set that variable"
+        )
+        raise ApiError(401, f"Webhooks for {repository.name} are refused until a secret is configured: {hint}.")
+    host.verify(request.headers, body, secret)
+
+
+def _plans(context: AppContext, delivery: Delivery) -> tuple[list[BuildPlan], list[str]]:
+    plans: list[BuildPlan] = []
+    reasons: list[str] = []
+    for event in delivery.events:
+        marker = skip_marker(event.head_message)
+        if marker:
+            reasons.append(f"commit {event.short_sha} on {event.ref_name} says {marker}")
+            continue
+        result = match(context.config, event)
+        plans.extend(result.plans)
+        if not result.plans and result.reason:
+            reasons.append(result.reason)
+    return plans, reasons
+
+
+@blueprint.post("/webhooks/<provider>")
+def receive(provider: str) -> Response:
+    context = app_context()
+    host = get_host(provider)
+    if host is None:
+        raise ApiError(404, f"There is no webhook endpoint for provider {provider!r}.")
+    body = request.get_data(cache=False)
+    try:
+        repository = _find_repository(context, provider, host, body)
+        _verify(context, repository, host, body)
+        delivery = host.parse(request.headers, body)
+    except PingWithoutRepository as ping:
+        return _ignored(str(ping))
+    except SignatureError as exc:
+        raise ApiError(401, str(exc)) from exc
+    except PayloadError as exc:
+        raise ApiError(400, str(exc)) from exc
+    if delivery.ignored:
+        return _ignored(delivery.ignored)
+    plans, reasons = _plans(context, delivery)
+    if not plans:
+        return _ignored("; ".join(reasons) or "no build rule matches this push")
+    result = dispatch(
+        context.store,
+        context.queue,
+        repository,
+        plans,
+        trigger=Trigger.WEBHOOK,
+        delivery_id=delivery.delivery_id,
+    )
+    builds = [record.to_json() for record in result.builds]
+    if result.duplicate:
+        return _ignored(f"delivery {delivery.delivery_id} was already received", builds=builds)
+    response = jsonify({"builds": builds})
+    response.status_code = 202
+    return response

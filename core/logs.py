@@ -1,0 +1,110 @@
+"""Per-build logs as Redis Streams: whole, masked lines with a timestamp and an optional phase."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+
+from core.build import utcnow
+from core.masking import Masker
+from core.store import BuildStore, log_key
+
+DEFAULT_MAX_LINES = 20_000
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class LogLine:
+    id: str  # the stream entry id: pass it back as ``after`` to read on from here
+    time: datetime
+    text: str
+    phase: str | None = None
+
+    def render(self) -> str:
+        stamp = self.time.strftime("%H:%M:%S")
+        return f"{stamp} {self.text}"
+
+
+class BuildLog:
+    """Appends lines to one build's log. Text is masked before it is stored."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        build_id: str,
+        masker: Masker | None = None,
+        *,
+        max_lines: int = DEFAULT_MAX_LINES,
+        retention_seconds: int = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
+        self.redis = connection
+        self.key = log_key(build_id)
+        self.masker = masker or Masker()
+        self.max_lines = max_lines
+        self.retention_seconds = retention_seconds
+
+    def append(self, text: str, phase: str | None = None) -> None:
+        fields: dict[str, str] = {"t": utcnow().isoformat(), "l": self.masker.mask(text.rstrip("\n"))}
+        if phase:
+            fields["p"] = phase
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.key, fields, maxlen=self.max_lines, approximate=True)  # type: ignore[arg-type]
+        pipe.expire(self.key, self.retention_seconds)
+        pipe.execute()
+
+    def phase(self, phase: str, text: str) -> None:
+        """A phase marker line, e.g. ``phase("clone", "Cloning ...")``."""
+        self.append(f"==> {text}", phase=phase)
+
+
+def _decode(entry_id: bytes, fields: dict[bytes, bytes]) -> LogLine:
+    phase = fields.get(b"p")
+    return LogLine(
+        id=entry_id.decode(),
+        time=datetime.fromisoformat(fields[b"t"].decode()),
+        text=fields[b"l"].decode(),
+        phase=phase.decode() if phase else None,
+    )
+
+
+def read_log(connection: redis.Redis, build_id: str, after: str = "0", count: int | None = None) -> list[LogLine]:
+    """Lines after the entry id ``after`` ("0": from the start)."""
+    start = "(" + after if after not in ("0", "0-0", "-") else "-"
+    entries = connection.xrange(log_key(build_id), min=start, max="+", count=count)
+    return [_decode(entry_id, fields) for entry_id, fields in entries]
+
+
+def follow_log(
+    connection: redis.Redis,
+    store: BuildStore,
+    build_id: str,
+    after: str = "0",
+    *,
+    block_ms: int = 1000,
+    deadline_seconds: float | None = None,
+) -> Iterator[LogLine | None]:
+    """Lines as they arrive until the build has ended and every line is read.
+
+    Yields None when ``block_ms`` passes without a line (a heartbeat for streaming answers).
+    """
+    started = utcnow()
+    cursor = "0-0" if after in ("0", "-") else after
+    key = log_key(build_id)
+    while True:
+        record = store.get(build_id)
+        ended = record is None or record.status.terminal
+        answer = connection.xread({key: cursor}, count=500, block=None if ended else block_ms)
+        entries = answer[0][1] if answer else []
+        for entry_id, fields in entries:
+            line = _decode(entry_id, fields)
+            cursor = line.id
+            yield line
+        if ended and not entries:
+            return
+        if not entries:
+            yield None
+        if deadline_seconds is not None and (utcnow() - started).total_seconds() > deadline_seconds:
+            return

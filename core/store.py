@@ -1,0 +1,192 @@
+"""Build records in Redis. Every Redis key Autobuild uses for builds is named here.
+
+Redis is the source of truth for builds; rq only carries build ids. Status changes go through
+:meth:`BuildStore.transition`, an optimistic compare-and-set, so a terminal status never changes
+again even when a canceller and a worker race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import redis
+
+from core.build import BuildRecord, BuildStatus, utcnow
+
+PREFIX = "autobuild:"
+ALL_BUILDS = PREFIX + "builds"
+DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
+
+
+def build_key(build_id: str) -> str:
+    return f"{PREFIX}build:{build_id}"
+
+
+def repository_index_key(provider: str, repository: str) -> str:
+    return f"{PREFIX}builds:repo:{provider}:{repository.lower()}"
+
+
+def delivery_key(provider: str, delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{provider}:{delivery_id}"
+
+
+def log_key(build_id: str) -> str:
+    return f"{PREFIX}log:{build_id}"
+
+
+def cancel_key(build_id: str) -> str:
+    return f"{PREFIX}cancel:{build_id}"
+
+
+class StoreError(RuntimeError):
+    """The build store could not do what was asked."""
+
+
+class BuildNotFoundError(StoreError):
+    def __init__(self, build_id: str) -> None:
+        super().__init__(f"There is no build {build_id!r}.")
+        self.build_id = build_id
+
+
+class StaleTransitionError(StoreError):
+    """The build is no longer in a status that allows the change (usually: it already ended)."""
+
+    def __init__(self, record: BuildRecord, wanted: BuildStatus) -> None:
+        super().__init__(
+            f"Build {record.id} is {record.status.value}; it cannot become {wanted.value}."
+        )
+        self.record = record
+
+
+class BuildStore:
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+
+    # -- records ---------------------------------------------------------------------------
+    def create(self, records: Iterable[BuildRecord]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        for record in records:
+            pipe.set(build_key(record.id), record.dumps())
+            score = record.created_at.timestamp()
+            pipe.zadd(ALL_BUILDS, {record.id: score})
+            pipe.zadd(repository_index_key(record.provider, record.repository), {record.id: score})
+        pipe.execute()
+
+    def get(self, build_id: str) -> BuildRecord | None:
+        raw = self.redis.get(build_key(build_id))
+        return BuildRecord.loads(raw) if raw is not None else None
+
+    def require(self, build_id: str) -> BuildRecord:
+        record = self.get(build_id)
+        if record is None:
+            raise BuildNotFoundError(build_id)
+        return record
+
+    def get_many(self, build_ids: Sequence[str]) -> list[BuildRecord]:
+        if not build_ids:
+            return []
+        raws = self.redis.mget([build_key(i) for i in build_ids])
+        return [BuildRecord.loads(raw) for raw in raws if raw is not None]
+
+    def list(
+        self,
+        *,
+        provider: str | None = None,
+        repository: str | None = None,
+        statuses: Collection[BuildStatus] | None = None,
+        limit: int = 50,
+    ) -> list[BuildRecord]:
+        """Builds newest first, filtered by repository (provider optional) and status."""
+        index = ALL_BUILDS
+        if repository and provider:
+            index = repository_index_key(provider, repository)
+        found: list[BuildRecord] = []
+        start, page = 0, max(limit * 2, 100)
+        while len(found) < limit:
+            ids = [i.decode() for i in self.redis.zrevrange(index, start, start + page - 1)]
+            if not ids:
+                break
+            for record in self.get_many(ids):
+                if repository and record.repository.lower() != repository.lower():
+                    continue
+                if provider and record.provider != provider:
+                    continue
+                if statuses and record.status not in statuses:
+                    continue
+                found.append(record)
+                if len(found) == limit:
+                    break
+            start += page
+        return found
+
+    # -- status ----------------------------------------------------------------------------
+    def transition(
+        self,
+        build_id: str,
+        status: BuildStatus,
+        *,
+        expect: Collection[BuildStatus] | None = None,
+        **fields: Any,
+    ) -> BuildRecord:
+        """Move a build to ``status`` (and set ``fields``) unless it has ended or is not in
+        ``expect``. Timestamps are filled in: ``started_at`` on leaving ``queued``,
+        ``finished_at`` on reaching a terminal status."""
+        key = build_key(build_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise BuildNotFoundError(build_id)
+                    current = BuildRecord.loads(raw)
+                    allowed = expect is None or current.status in expect
+                    if current.status.terminal or not allowed:
+                        raise StaleTransitionError(current, status)
+                    now = utcnow()
+                    if status is not BuildStatus.QUEUED and current.started_at is None:
+                        fields.setdefault("started_at", now)
+                    if status.terminal:
+                        fields.setdefault("finished_at", now)
+                    updated = current.with_changes(status=status, **fields)
+                    pipe.multi()
+                    pipe.set(key, updated.dumps())
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
+
+    def update(self, build_id: str, **fields: Any) -> BuildRecord:
+        """Change fields other than the status, whatever the status is."""
+        key = build_key(build_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise BuildNotFoundError(build_id)
+                    updated = BuildRecord.loads(raw).with_changes(**fields)
+                    pipe.multi()
+                    pipe.set(key, updated.dumps())
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
+
+    # -- deliveries ------------------------------------------------------------------------
+    def claim_delivery(self, provider: str, delivery_id: str, build_ids: Sequence[str]) -> list[str] | None:
+        """Record that this delivery queues ``build_ids``. Returns None when the claim is ours,
+        or the build ids an earlier copy of the same delivery claimed."""
+        key = delivery_key(provider, delivery_id)
+        value = ",".join(build_ids) or "-"
+        if self.redis.set(key, value, nx=True, ex=DELIVERY_TTL_SECONDS):
+            return None
+        raw = self.redis.get(key)
+        text = raw.decode() if raw else "-"
+        return [] if text == "-" else text.split(",")
+
+    def release_delivery(self, provider: str, delivery_id: str) -> None:
+        """Forget a claim whose builds could not be recorded, so a redelivery can try again."""
+        self.redis.delete(delivery_key(provider, delivery_id))

@@ -1,0 +1,39 @@
+import base64
+from urllib.parse import quote
+
+from core.masking import MASK, Masker
+
+SECRET = "s3cr3t/value+with=chars"
+
+
+def test_raw_secret_is_masked():
+    assert Masker([SECRET]).mask(f"token {SECRET} here") == f"token {MASK} here"
+
+
+def test_url_encoded_secret_is_masked():
+    assert SECRET not in Masker([SECRET]).mask(quote(SECRET, safe=""))
+    assert quote(SECRET, safe="") not in Masker([SECRET]).mask(f"x={quote(SECRET, safe='')}")
+
+
+def test_base64_secret_is_masked_at_any_alignment():
+    masker = Masker([SECRET])
+    for prefix in ("", "a", "ab", "user:"):
+        encoded = base64.b64encode((prefix + SECRET).encode()).decode()
+        masked = masker.mask(encoded)
+        assert MASK in masked
+        # nothing long enough to decode back to the secret survives
+        assert base64.b64encode(SECRET.encode()).decode()[4:-4] not in masked
+
+
+def test_credentials_in_urls_are_masked_even_when_unknown():
+    masked = Masker().mask("fatal: could not read from https://bob:hunter22@git.example/x.git")
+    assert "hunter22" not in masked and "bob" not in masked
+    assert "https://******@git.example/x.git" in masked
+
+
+def test_text_without_secrets_is_unchanged():
+    assert Masker([SECRET]).mask("Step 1/3 : FROM scratch") == "Step 1/3 : FROM scratch"
+
+
+def test_very_short_secrets_are_not_masked_everywhere():
+    assert Masker(["ab"]).mask("abc cab") == "abc cab"

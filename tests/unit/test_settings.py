@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+
+from core.settings import DEMO_CONFIG, Settings, SettingsError
+
+
+def test_defaults_follow_the_contract():
+    settings = Settings.from_env({})
+    assert settings.config_path == DEMO_CONFIG
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.admin_token is None
+    assert settings.max_body_bytes == 25 * 1024 * 1024
+    assert settings.port == 8000
+
+
+def test_environment_overrides_defaults():
+    settings = Settings.from_env(
+        {"AUTOBUILD_CONFIG": "/etc/ab.yml", "PORT": "9000", "AUTOBUILD_ADMIN_TOKEN": "t0ken-value"}
+    )
+    assert settings.config_path == Path("/etc/ab.yml")
+    assert settings.port == 9000
+    assert settings.admin_token == "t0ken-value"
+
+
+def test_secrets_are_read_by_the_name_the_yaml_gives():
+    settings = Settings.from_env({"HELLO_SECRET": "x" * 10})
+    assert settings.secret("HELLO_SECRET") == "x" * 10
+    assert settings.secret("MISSING") is None
+    assert settings.secret(None) is None
+
+
+def test_a_bad_number_names_the_variable():
+    with pytest.raises(SettingsError, match="PORT"):
+        Settings.from_env({"PORT": "eighty"})
+
+
+def test_secrets_do_not_show_in_repr():
+    assert "hunter2" not in repr(Settings.from_env({"X": "hunter2"}))
