@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cli.check_config",
     "cli.match",
     "cli.git_hook",
+    "cli.demo",
 )
 
 
