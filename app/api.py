@@ -54,7 +54,7 @@ def _build(build_id: str) -> BuildRecord:
 def list_builds() -> Response:
     repository = request.args.get("repository") or None
     provider = request.args.get("provider") or None
-    records = app_context().store.list(
+    records = app_context().store.recent(
         provider=provider, repository=repository, statuses=_statuses(), limit=_limit()
     )
     return jsonify({"builds": [record.to_json() for record in records]})
@@ -81,22 +81,30 @@ def get_logs(build_id: str) -> Response:
         return Response(text, mimetype="text/plain")
 
     def lines() -> Iterator[str]:
-        for line in follow_log(context.redis, context.store, build_id, deadline_seconds=FOLLOW_DEADLINE_SECONDS):
+        for line in follow_log(
+            context.redis, context.store, build_id, deadline_seconds=FOLLOW_DEADLINE_SECONDS
+        ):
             if line is not None:
                 yield line.render() + "\n"
 
-    return Response(stream_with_context(lines()), mimetype="text/plain", headers={"X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(lines()), mimetype="text/plain", headers={"X-Accel-Buffering": "no"}
+    )
 
 
 def _event_stream(build_id: str) -> Iterator[str]:
     """Server-Sent Events: a ``line`` event per log line, then ``end`` with the final status."""
     context = app_context()
     after = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
-    for line in follow_log(context.redis, context.store, build_id, after, deadline_seconds=FOLLOW_DEADLINE_SECONDS):
+    for line in follow_log(
+        context.redis, context.store, build_id, after, deadline_seconds=FOLLOW_DEADLINE_SECONDS
+    ):
         if line is None:
             yield ": keep-alive\n\n"
             continue
-        payload = json.dumps({"text": line.text, "time": line.time.isoformat(), "phase": line.phase})
+        payload = json.dumps(
+            {"text": line.text, "time": line.time.isoformat(), "phase": line.phase}
+        )
         yield f"id: {line.id}\nevent: line\ndata: {payload}\n\n"
     record = context.store.get(build_id)
     status = record.status.value if record else "unknown"

@@ -44,7 +44,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_down(error: Exception) -> Response:
         app.logger.error("Redis unreachable: %s", type(error).__name__)
-        return error_response(503, "Redis is unreachable; try again shortly.", {"Retry-After": "10"})
+        return error_response(
+            503, "Redis is unreachable; try again shortly.", {"Retry-After": "10"}
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -26,7 +26,9 @@ def readyz() -> Response:
         checks["redis"] = f"Redis unreachable: {type(exc).__name__}"
     checks["docker"] = ping_docker(context.settings.docker_host) or "ok"
     repositories = len(context.config.repositories)
-    checks["configuration"] = f"ok ({repositories} repositories)" if repositories else "no repositories configured"
+    checks["configuration"] = (
+        f"ok ({repositories} repositories)" if repositories else "no repositories configured"
+    )
     ready = checks["redis"] == "ok" and checks["docker"] == "ok" and repositories > 0
     response = jsonify({"ready": ready, "checks": checks})
     response.status_code = 200 if ready else 503

@@ -12,5 +12,7 @@ blueprint = Blueprint("ui", __name__)
 @blueprint.get("/")
 def dashboard() -> str:
     context = app_context()
-    builds = context.store.list(limit=50)
-    return render_template("dashboard.html", builds=builds, repositories=context.config.repositories)
+    builds = context.store.recent(limit=50)
+    return render_template(
+        "dashboard.html", builds=builds, repositories=context.config.repositories
+    )

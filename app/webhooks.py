@@ -1,4 +1,4 @@
-"""POST /webhooks/<provider>: verify -> parse -> match -> dispatch. No git, no Docker, no waiting."""
+"""POST /webhooks/<provider>: verify, parse, match, dispatch. No git, no Docker, no waiting."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def _ignored(reason: str, status: int = 200, **extra: object) -> Response:
     return response
 
 
-def _find_repository(context: AppContext, provider: str, host: HostModule, body: bytes) -> Repository:
+def _find_repository(
+    context: AppContext, provider: str, host: HostModule, body: bytes
+) -> Repository:
     name = host.repository_name(request.headers, body)
     repository = context.config.find_repository(provider, name)
     if repository is None:
@@ -41,7 +43,9 @@ def _verify(context: AppContext, repository: Repository, host: HostModule, body:
             if variable
             else "add webhook_secret_env to its configuration and set that variable"
         )
-        raise ApiError(401, f"Webhooks for {repository.name} are refused until a secret is configured: {hint}.")
+        raise ApiError(
+            401, f"Webhooks for {repository.name} are refused until a secret is configured: {hint}."
+        )
     host.verify(request.headers, body, secret)
 
 

@@ -17,7 +17,8 @@ def load_or_exit(settings: Settings) -> Config:
     from buildrules.loader import ConfigError, load
 
     try:
-        return load(settings.config_path)
+        config: Config = load(settings.config_path)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         raise ConfigStartupError(1) from None
+    return config

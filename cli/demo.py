@@ -51,7 +51,9 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo-push", help="commit to the demo repository and send its signed GitHub webhook"
     )
-    parser.add_argument("--url", default=None, help="Autobuild's base URL (default http://127.0.0.1:$PORT)")
+    parser.add_argument(
+        "--url", default=None, help="Autobuild's base URL (default http://127.0.0.1:$PORT)"
+    )
     parser.add_argument("--tag", default=None, help="also push this git tag (e.g. v1.0)")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for the build to end")
     parser.set_defaults(func=run)
@@ -87,13 +89,21 @@ def ensure_repository(demo_dir: Path) -> tuple[Path, Path]:
 def ensure_git_daemon(demo_dir: Path) -> None:
     if _port_open(GIT_DAEMON_PORT):
         return
-    subprocess.Popen(  # noqa: S603 - fixed arguments
+    subprocess.Popen(
         [
-            "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={GIT_DAEMON_PORT}",
-            f"--base-path={demo_dir}", "--export-all", f"--pid-file={demo_dir / 'git-daemon.pid'}",
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            f"--port={GIT_DAEMON_PORT}",
+            f"--base-path={demo_dir}",
+            "--export-all",
+            f"--pid-file={demo_dir / 'git-daemon.pid'}",
             str(demo_dir),
         ],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     deadline = time.monotonic() + 10
@@ -103,11 +113,19 @@ def ensure_git_daemon(demo_dir: Path) -> None:
         time.sleep(0.1)
 
 
-def push_payload(ref: str, before: str, after: str, message: str, changed: list[str]) -> dict[str, Any]:
+def push_payload(
+    ref: str, before: str, after: str, message: str, changed: list[str]
+) -> dict[str, Any]:
     commit = {"id": after, "message": message, "added": [], "removed": [], "modified": changed}
     return {
-        "ref": ref, "before": before, "after": after, "created": before == "0" * 40,
-        "deleted": False, "forced": False, "commits": [commit], "head_commit": commit,
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "created": before == "0" * 40,
+        "deleted": False,
+        "forced": False,
+        "commits": [commit],
+        "head_commit": commit,
         "repository": {"full_name": DEMO_REPOSITORY, "name": "hello", "clone_url": ""},
     }
 
@@ -116,10 +134,14 @@ def send_webhook(url: str, secret: str, payload: dict[str, Any]) -> dict[str, An
     body = json.dumps(payload).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     request = urllib.request.Request(  # noqa: S310 - our own URL
-        f"{url}/webhooks/github", data=body, method="POST",
+        f"{url}/webhooks/github",
+        data=body,
+        method="POST",
         headers={
-            "Content-Type": "application/json", "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature,
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature,
         },
     )
     try:
@@ -150,7 +172,11 @@ def run(args: argparse.Namespace) -> int:
     demo_dir = settings.workdir / "demo"
     bare, work = ensure_repository(demo_dir)
     ensure_git_daemon(demo_dir)
-    before = _git("rev-parse", "--verify", "--quiet", "HEAD", cwd=bare) if _has_commits(bare) else "0" * 40
+    before = (
+        _git("rev-parse", "--verify", "--quiet", "HEAD", cwd=bare)
+        if _has_commits(bare)
+        else "0" * 40
+    )
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     (work / "index.html").write_text(f"<h1>Hello from Autobuild</h1><p>Committed {stamp}</p>\n")
     _git("add", "--all", cwd=work)
@@ -162,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tag:
         _git("tag", "--force", args.tag, cwd=work)
         _git("push", "--quiet", "--force", "origin", f"refs/tags/{args.tag}", cwd=work)
-        payloads.append(push_payload(f"refs/tags/{args.tag}", "0" * 40, after, message, ["index.html"]))
+        payloads.append(
+            push_payload(f"refs/tags/{args.tag}", "0" * 40, after, message, ["index.html"])
+        )
     print(f"Pushed {after[:7]} to the demo repository; sending the signed webhook to {url}")
     builds: list[dict[str, Any]] = []
     for payload in payloads:
@@ -179,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     for build in builds:
         final = wait_for(url, build["id"])
-        print(f"Build {build['id']}: {final.get('status')} {final.get('digest') or final.get('error') or ''}")
+        outcome = final.get("digest") or final.get("error") or ""
+        print(f"Build {build['id']}: {final.get('status')} {outcome}")
         if final.get("status") == "success":
             print(f"  docker pull {final['image']}@{final['digest']}")
         else:
@@ -189,7 +218,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _has_commits(bare: Path) -> bool:
     result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=bare, env=GIT_ENV,
-        capture_output=True, text=True, check=False, timeout=30,
+        ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+        cwd=bare,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     return result.returncode == 0

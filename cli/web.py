@@ -24,18 +24,25 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     load_or_exit(settings)  # fail at start, with the problems, rather than in every worker
     port = args.port or settings.port
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which(
+        "gunicorn"
+    )
     if gunicorn is None:
         print("gunicorn is not installed; run `make setup`.", file=sys.stderr)
         return 1
     print(f"Autobuild web UI: http://{args.host}:{port}/", flush=True)
     argv = [
         gunicorn,
-        "--bind", f"{args.host}:{port}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread",
-        "--threads", "16",
-        "--access-logfile", "-",
+        "--bind",
+        f"{args.host}:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "16",
+        "--access-logfile",
+        "-",
         "app:create_app()",
     ]
-    os.execv(gunicorn, argv)
+    os.execv(gunicorn, argv)  # noqa: S606 - fixed program, our own arguments

@@ -1,4 +1,4 @@
-"""The build record: one build of one commit, tagged many times, as stored and as the API shows it."""
+"""The build record: one build of one commit, tagged many times, as stored and as shown."""
 
 from __future__ import annotations
 

@@ -28,9 +28,13 @@ def ping_docker(docker_host: str | None, timeout: float = 2.0) -> str | None:
     if url.scheme == "unix":
         connection = _UnixConnection(url.path, timeout)
     elif url.scheme in ("tcp", "http"):
-        connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 2375, timeout=timeout)
+        connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port or 2375, timeout=timeout
+        )
     elif url.scheme == "https":
-        connection = http.client.HTTPSConnection(url.hostname or "127.0.0.1", url.port or 2376, timeout=timeout)
+        connection = http.client.HTTPSConnection(
+            url.hostname or "127.0.0.1", url.port or 2376, timeout=timeout
+        )
     else:
         return f"Docker daemon address {docker_host!r} has an unsupported scheme."
     try:

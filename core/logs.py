@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -47,7 +48,10 @@ class BuildLog:
         self.retention_seconds = retention_seconds
 
     def append(self, text: str, phase: str | None = None) -> None:
-        fields: dict[str, str] = {"t": utcnow().isoformat(), "l": self.masker.mask(text.rstrip("\n"))}
+        fields: dict[str, str] = {
+            "t": utcnow().isoformat(),
+            "l": self.masker.mask(text.rstrip("\n")),
+        }
         if phase:
             fields["p"] = phase
         pipe = self.redis.pipeline(transaction=False)
@@ -70,10 +74,12 @@ def _decode(entry_id: bytes, fields: dict[bytes, bytes]) -> LogLine:
     )
 
 
-def read_log(connection: redis.Redis, build_id: str, after: str = "0", count: int | None = None) -> list[LogLine]:
+def read_log(
+    connection: redis.Redis, build_id: str, after: str = "0", count: int | None = None
+) -> list[LogLine]:
     """Lines after the entry id ``after`` ("0": from the start)."""
     start = "(" + after if after not in ("0", "0-0", "-") else "-"
-    entries = connection.xrange(log_key(build_id), min=start, max="+", count=count)
+    entries: Any = connection.xrange(log_key(build_id), min=start, max="+", count=count)
     return [_decode(entry_id, fields) for entry_id, fields in entries]
 
 
@@ -96,8 +102,8 @@ def follow_log(
     while True:
         record = store.get(build_id)
         ended = record is None or record.status.terminal
-        answer = connection.xread({key: cursor}, count=500, block=None if ended else block_ms)
-        entries = answer[0][1] if answer else []
+        answer: Any = connection.xread({key: cursor}, count=500, block=None if ended else block_ms)
+        entries: list[Any] = answer[0][1] if answer else []
         for entry_id, fields in entries:
             line = _decode(entry_id, fields)
             cursor = line.id

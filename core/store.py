@@ -16,6 +16,8 @@ from core.build import BuildRecord, BuildStatus, utcnow
 
 PREFIX = "autobuild:"
 ALL_BUILDS = PREFIX + "builds"
+ACTIVE_BUILDS = PREFIX + "builds:active"  # every build not yet in a terminal status
+QUEUED_BUILDS = PREFIX + "builds:queued"  # the builds waiting for a worker
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
 
 
@@ -39,6 +41,11 @@ def cancel_key(build_id: str) -> str:
     return f"{PREFIX}cancel:{build_id}"
 
 
+def heartbeat_key(build_id: str) -> str:
+    """Set, with a short expiry, by the worker running the build; gone means the worker is lost."""
+    return f"{PREFIX}heartbeat:{build_id}"
+
+
 class StoreError(RuntimeError):
     """The build store could not do what was asked."""
 
@@ -59,6 +66,18 @@ class StaleTransitionError(StoreError):
         self.record = record
 
 
+def _index_status(pipe: Any, record: BuildRecord) -> None:
+    score = record.created_at.timestamp()
+    if record.status.terminal:
+        pipe.zrem(ACTIVE_BUILDS, record.id)
+    else:
+        pipe.zadd(ACTIVE_BUILDS, {record.id: score})
+    if record.status is BuildStatus.QUEUED:
+        pipe.zadd(QUEUED_BUILDS, {record.id: score})
+    else:
+        pipe.zrem(QUEUED_BUILDS, record.id)
+
+
 class BuildStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
@@ -71,10 +90,14 @@ class BuildStore:
             score = record.created_at.timestamp()
             pipe.zadd(ALL_BUILDS, {record.id: score})
             pipe.zadd(repository_index_key(record.provider, record.repository), {record.id: score})
+            if not record.status.terminal:
+                pipe.zadd(ACTIVE_BUILDS, {record.id: score})
+            if record.status is BuildStatus.QUEUED:
+                pipe.zadd(QUEUED_BUILDS, {record.id: score})
         pipe.execute()
 
     def get(self, build_id: str) -> BuildRecord | None:
-        raw = self.redis.get(build_key(build_id))
+        raw: Any = self.redis.get(build_key(build_id))
         return BuildRecord.loads(raw) if raw is not None else None
 
     def require(self, build_id: str) -> BuildRecord:
@@ -86,10 +109,10 @@ class BuildStore:
     def get_many(self, build_ids: Sequence[str]) -> list[BuildRecord]:
         if not build_ids:
             return []
-        raws = self.redis.mget([build_key(i) for i in build_ids])
+        raws: list[Any] = self.redis.mget([build_key(i) for i in build_ids])
         return [BuildRecord.loads(raw) for raw in raws if raw is not None]
 
-    def list(
+    def recent(
         self,
         *,
         provider: str | None = None,
@@ -104,7 +127,8 @@ class BuildStore:
         found: list[BuildRecord] = []
         start, page = 0, max(limit * 2, 100)
         while len(found) < limit:
-            ids = [i.decode() for i in self.redis.zrevrange(index, start, start + page - 1)]
+            window: Any = self.redis.zrevrange(index, start, start + page - 1)
+            ids = [i.decode() for i in window]
             if not ids:
                 break
             for record in self.get_many(ids):
@@ -136,7 +160,7 @@ class BuildStore:
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     if raw is None:
                         raise BuildNotFoundError(build_id)
@@ -152,6 +176,7 @@ class BuildStore:
                     updated = current.with_changes(status=status, **fields)
                     pipe.multi()
                     pipe.set(key, updated.dumps())
+                    _index_status(pipe, updated)
                     pipe.execute()
                     return updated
                 except redis.WatchError:
@@ -163,7 +188,7 @@ class BuildStore:
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
                     if raw is None:
                         raise BuildNotFoundError(build_id)
@@ -175,15 +200,26 @@ class BuildStore:
                 except redis.WatchError:
                     continue
 
+    def active(self) -> list[BuildRecord]:
+        """Every build not yet ended, oldest first."""
+        members: Any = self.redis.zrange(ACTIVE_BUILDS, 0, -1)
+        ids = [i.decode() for i in members]
+        return self.get_many(ids)
+
+    def count_queued(self) -> int:
+        return int(self.redis.zcard(QUEUED_BUILDS))
+
     # -- deliveries ------------------------------------------------------------------------
-    def claim_delivery(self, provider: str, delivery_id: str, build_ids: Sequence[str]) -> list[str] | None:
+    def claim_delivery(
+        self, provider: str, delivery_id: str, build_ids: Sequence[str]
+    ) -> list[str] | None:
         """Record that this delivery queues ``build_ids``. Returns None when the claim is ours,
         or the build ids an earlier copy of the same delivery claimed."""
         key = delivery_key(provider, delivery_id)
         value = ",".join(build_ids) or "-"
         if self.redis.set(key, value, nx=True, ex=DELIVERY_TTL_SECONDS):
             return None
-        raw = self.redis.get(key)
+        raw: Any = self.redis.get(key)
         text = raw.decode() if raw else "-"
         return [] if text == "-" else text.split(",")
 

@@ -25,22 +25,45 @@ def make_record(**changes):
 def test_json_has_every_contract_field():
     data = make_record().to_json()
     for field in (
-        "id", "provider", "repository", "source_type", "source_name", "commit", "image",
-        "docker_tags", "dockerfile", "context", "status", "trigger", "created_at", "started_at",
-        "finished_at", "digest", "error",
+        "id",
+        "provider",
+        "repository",
+        "source_type",
+        "source_name",
+        "commit",
+        "image",
+        "docker_tags",
+        "dockerfile",
+        "context",
+        "status",
+        "trigger",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "digest",
+        "error",
     ):
         assert field in data
     assert data["docker_tags"] == ["latest", "master"]
     assert data["created_at"] == "2026-01-02T03:04:05Z"
-    assert data["started_at"] is None and data["status"] == "queued" and data["trigger"] == "webhook"
+    assert (
+        data["started_at"] is None and data["status"] == "queued" and data["trigger"] == "webhook"
+    )
 
 
 def test_record_survives_a_round_trip():
-    record = make_record(status=BuildStatus.SUCCESS, trigger=Trigger.MANUAL, digest="sha256:" + "b" * 64)
+    record = make_record(
+        status=BuildStatus.SUCCESS, trigger=Trigger.MANUAL, digest="sha256:" + "b" * 64
+    )
     assert BuildRecord.loads(record.dumps()) == record
 
 
 def test_terminal_statuses_are_the_contract_ones():
     assert {s.value for s in BuildStatus if s.terminal} == {
-        "success", "failed", "error", "timed_out", "canceled", "superseded"
+        "success",
+        "failed",
+        "error",
+        "timed_out",
+        "canceled",
+        "superseded",
     }
