@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
+from app.auth import require_admin
 from app.context import app_context
 from app.errors import ApiError
 from core.build import BuildRecord, BuildStatus
+from core.control import cancel_build, retry_build
 from core.logs import follow_log, read_log
+from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -63,6 +66,37 @@ def list_builds() -> Response:
 @blueprint.get("/builds/<build_id>")
 def get_build(build_id: str) -> Response:
     return jsonify(_build(build_id).to_json())
+
+
+@blueprint.post("/builds/<build_id>/cancel")
+def cancel(build_id: str) -> Response:
+    context = app_context()
+    require_admin(context)
+    record = _build(build_id)
+    try:
+        return jsonify(cancel_build(context.store, record.id).to_json())
+    except StaleTransitionError as ended:
+        raise ApiError(
+            409, f"Build {record.id} already ended {ended.record.status.value}."
+        ) from ended
+
+
+@blueprint.post("/builds/<build_id>/retry")
+def retry(build_id: str) -> Response:
+    context = app_context()
+    require_admin(context)
+    record = _build(build_id)
+    repository = context.config.find_repository(record.provider, record.repository)
+    if repository is None:
+        raise ApiError(404, f"Repository {record.repository!r} is no longer configured.")
+    if not record.status.terminal:
+        raise ApiError(
+            409, f"Build {record.id} is still {record.status.value}; retry it once it ends."
+        )
+    new = retry_build(context.store, context.queue, repository, record.id)
+    response = jsonify({"builds": [new.to_json()]})
+    response.status_code = 202
+    return response
 
 
 def _wants_event_stream() -> bool:

@@ -12,6 +12,7 @@ from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
 from buildrules.skip import skip_marker
 from core.build import Trigger
+from core.control import QueueFullError
 from core.dispatch import dispatch
 from core.events import Delivery
 
@@ -86,14 +87,18 @@ def receive(provider: str) -> Response:
     plans, reasons = _plans(context, delivery)
     if not plans:
         return _ignored("; ".join(reasons) or "no build rule matches this push")
-    result = dispatch(
-        context.store,
-        context.queue,
-        repository,
-        plans,
-        trigger=Trigger.WEBHOOK,
-        delivery_id=delivery.delivery_id,
-    )
+    try:
+        result = dispatch(
+            context.store,
+            context.queue,
+            repository,
+            plans,
+            trigger=Trigger.WEBHOOK,
+            delivery_id=delivery.delivery_id,
+            max_queued=context.settings.max_queued_builds,
+        )
+    except QueueFullError as full:
+        raise ApiError(429, str(full), {"Retry-After": "60"}) from full
     builds = [record.to_json() for record in result.builds]
     if result.duplicate:
         return _ignored(f"delivery {delivery.delivery_id} was already received", builds=builds)

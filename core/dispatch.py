@@ -10,6 +10,7 @@ from rq import Queue
 
 from buildrules.model import BuildPlan, Repository
 from core.build import BuildRecord, Trigger, new_build_id
+from core.control import check_queue_cap, supersede_older
 from core.queue import enqueue_build
 from core.store import BuildStore
 
@@ -20,6 +21,7 @@ DUPLICATE_WAIT_SECONDS = 5.0
 class DispatchResult:
     builds: tuple[BuildRecord, ...]
     duplicate: bool = False
+    superseded: tuple[BuildRecord, ...] = ()
 
 
 def record_from_plan(
@@ -62,20 +64,24 @@ def dispatch(
     *,
     trigger: Trigger,
     delivery_id: str | None,
+    max_queued: int = 0,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
-    and answers the builds its first copy queued."""
+    and answers the builds its first copy queued. Older queued builds of the same ref and rules
+    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError."""
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     if delivery_id:
         earlier = store.claim_delivery(repository.provider, delivery_id, [r.id for r in records])
         if earlier is not None:
             return DispatchResult(_wait_for_records(store, earlier), duplicate=True)
     try:
+        check_queue_cap(store, max_queued, len(records))
         store.create(records)
     except Exception:
         if delivery_id:
             store.release_delivery(repository.provider, delivery_id)
         raise
+    superseded = supersede_older(store, repository, records)
     for record in records:
         enqueue_build(queue, record, repository.timeout_seconds)
-    return DispatchResult(tuple(records))
+    return DispatchResult(tuple(records), superseded=tuple(superseded))

@@ -18,6 +18,7 @@ DEMO_CONFIG = PROJECT_ROOT / "demo" / "autobuild.yml"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
 DEFAULT_QUEUE_NAME = "autobuild"
+DEFAULT_MAX_QUEUED_BUILDS = 500
 
 
 class SettingsError(ValueError):
@@ -48,6 +49,7 @@ class Settings:
     public_url: str | None = None
     docker_host: str | None = None
     port: int = 8000
+    max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -63,6 +65,7 @@ class Settings:
             public_url=env.get("AUTOBUILD_PUBLIC_URL") or None,
             docker_host=env.get("DOCKER_HOST") or None,
             port=_int_from_env(env, "PORT", 8000),
+            max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
             environ=MappingProxyType(env),
         )
 

@@ -1,0 +1,166 @@
+"""Build control that the web process and the workers share: supersede, cancel, retry,
+the queue cap, and finding builds whose worker was lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rq import Queue
+
+from buildrules.model import Repository
+from core.build import BuildRecord, BuildStatus, new_build_id, utcnow
+from core.queue import enqueue_build
+from core.store import BuildStore, StaleTransitionError, heartbeat_key
+
+LOST_WORKER_GRACE = timedelta(seconds=60)  # a new build gets this long before a heartbeat is due
+
+
+class QueueFullError(RuntimeError):
+    """More builds are waiting than the configured cap allows."""
+
+    def __init__(self, queued: int, cap: int) -> None:
+        super().__init__(f"{queued} builds are already queued (the cap is {cap}); try again later.")
+        self.queued = queued
+        self.cap = cap
+
+
+def check_queue_cap(store: BuildStore, cap: int, adding: int) -> None:
+    queued = store.count_queued()
+    if cap and queued + adding > cap:
+        raise QueueFullError(queued, cap)
+
+
+def _same_ref_and_rules(older: BuildRecord, newer: BuildRecord) -> bool:
+    return (
+        older.id != newer.id
+        and older.provider == newer.provider
+        and older.repository.lower() == newer.repository.lower()
+        and older.source_type == newer.source_type
+        and older.source_name == newer.source_name
+        and older.image == newer.image
+        and bool(
+            set(older.rule_indexes) & set(newer.rule_indexes)
+            or older.docker_tags == newer.docker_tags
+        )
+        and older.created_at <= newer.created_at
+    )
+
+
+def supersede_older(
+    store: BuildStore, repository: Repository, newer: Sequence[BuildRecord]
+) -> list[BuildRecord]:
+    """Older queued builds of the same ref and rules become ``superseded``; with the
+    repository's ``cancel_running``, running ones too (their worker notices and stops)."""
+    superseded: list[BuildRecord] = []
+    allowed = {BuildStatus.QUEUED}
+    if repository.cancel_running:
+        allowed |= {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
+    for older in store.active():
+        replacement = next((n for n in newer if _same_ref_and_rules(older, n)), None)
+        if replacement is None or older.status not in allowed:
+            continue
+        try:
+            superseded.append(
+                store.transition(
+                    older.id,
+                    BuildStatus.SUPERSEDED,
+                    expect=allowed,
+                    error=f"Superseded by build {replacement.id} of newer commit "
+                    f"{replacement.commit[:7]} on {replacement.source_name}.",
+                )
+            )
+        except StaleTransitionError:
+            continue
+    return superseded
+
+
+def cancel_build(store: BuildStore, build_id: str, who: str = "an administrator") -> BuildRecord:
+    """End a queued or running build as ``canceled``. A running build's worker sees the status
+    change within seconds, stops the Docker build and pushes nothing more."""
+    return store.transition(build_id, BuildStatus.CANCELED, error=f"Canceled by {who}.")
+
+
+def retry_build(
+    store: BuildStore, queue: Queue, repository: Repository, build_id: str
+) -> BuildRecord:
+    """Queue a new build of the same plan, linked to the one it retries."""
+    original = store.require(build_id)
+    record = BuildRecord(
+        id=new_build_id(),
+        provider=original.provider,
+        repository=original.repository,
+        source_type=original.source_type,
+        source_name=original.source_name,
+        commit=original.commit,
+        image=original.image,
+        docker_tags=original.docker_tags,
+        dockerfile=original.dockerfile,
+        context=original.context,
+        build_args=original.build_args,
+        build_caching=original.build_caching,
+        rule_indexes=original.rule_indexes,
+        trigger=original.trigger,
+        retry_of=original.id,
+    )
+    store.create([record])
+    enqueue_build(queue, record, repository.timeout_seconds)
+    return record
+
+
+@dataclass(frozen=True)
+class LostBuild:
+    record: BuildRecord
+    requeued: bool
+
+
+def find_lost_builds(
+    store: BuildStore, now_grace: timedelta = LOST_WORKER_GRACE
+) -> list[BuildRecord]:
+    """Running builds whose worker stopped sending heartbeats."""
+    lost = []
+    now = utcnow()
+    for record in store.active():
+        if not record.status.running:
+            continue
+        started = record.started_at or record.created_at
+        if now - started < now_grace:
+            continue
+        if not store.redis.exists(heartbeat_key(record.id)):
+            lost.append(record)
+    return lost
+
+
+def recover_lost_builds(
+    store: BuildStore, queue: Queue, repositories: Iterable[Repository]
+) -> list[LostBuild]:
+    """Queue lost builds again while they have retries left; otherwise end them ``error``."""
+    by_key = {r.key: r for r in repositories}
+    recovered: list[LostBuild] = []
+    for record in find_lost_builds(store):
+        repository = by_key.get((record.provider, record.repository.lower()))
+        retries = repository.retries if repository else 0
+        running = {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
+        try:
+            if repository is not None and record.attempt <= retries:
+                requeued = store.transition(
+                    record.id,
+                    BuildStatus.QUEUED,
+                    expect=running,
+                    attempt=record.attempt + 1,
+                    error=None,
+                )
+                enqueue_build(queue, requeued, repository.timeout_seconds)
+                recovered.append(LostBuild(requeued, requeued=True))
+            else:
+                ended = store.transition(
+                    record.id,
+                    BuildStatus.ERROR,
+                    expect=running,
+                    error="The worker running this build was lost (killed or crashed).",
+                )
+                recovered.append(LostBuild(ended, requeued=False))
+        except StaleTransitionError:
+            continue
+    return recovered
