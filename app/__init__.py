@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import api, health, ui, webhooks
+from app import api, health, trigger, ui, webhooks
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
 from buildrules.model import Config
@@ -24,6 +24,6 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
-    for module in (webhooks, api, health, ui):
+    for module in (webhooks, api, trigger, health, ui):
         app.register_blueprint(module.blueprint)
     return app

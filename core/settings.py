@@ -7,7 +7,7 @@ other module needs the environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -68,6 +68,11 @@ class Settings:
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
             environ=MappingProxyType(env),
         )
+
+    def secret_values(self, env_names: Iterable[str]) -> list[str]:
+        """The values of every named secret that is set, plus the admin token: what to mask."""
+        values = [self.secret(name) for name in env_names] + [self.admin_token]
+        return [value for value in values if value]
 
     def secret(self, env_name: str | None) -> str | None:
         """The value of the environment variable a ``*_env`` key names, or None when unset."""

@@ -1,0 +1,48 @@
+"""POST /api/v1/repositories/<provider>/<name>/trigger: Docker Hub's remote trigger, kept."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.auth import require_trigger_token
+from app.context import app_context
+from app.errors import ApiError
+from core.build import Trigger
+from core.control import QueueFullError
+from core.dispatch import dispatch
+from core.masking import Masker
+from core.remote import RemoteError, list_remote_refs
+from core.trigger import TriggerError, parse_trigger_body, plans_for_trigger
+
+blueprint = Blueprint("trigger", __name__, url_prefix="/api/v1")
+
+
+@blueprint.post("/repositories/<provider>/<path:name>/trigger")
+def trigger(provider: str, name: str) -> Response:
+    context = app_context()
+    repository = context.config.find_repository(provider, name)
+    if repository is None:
+        raise ApiError(404, f"Repository {provider}/{name} is not configured.")
+    require_trigger_token(context, repository)
+    body = request.get_json(silent=True) if request.get_data() else None
+    if request.get_data() and body is None:
+        raise ApiError(400, "The trigger body is not valid JSON.")
+    try:
+        wanted = parse_trigger_body(body)
+        secrets = context.settings.secret_values(context.config.secret_env_names())
+        remote = list_remote_refs(repository.clone_url, Masker(secrets))
+        plans = plans_for_trigger(context.config, repository, wanted, remote)
+        result = dispatch(
+            context.store, context.queue, repository, plans,
+            trigger=Trigger.MANUAL, delivery_id=None,
+            max_queued=context.settings.max_queued_builds,
+        )  # fmt: skip
+    except TriggerError as refused:
+        raise ApiError(refused.status, str(refused)) from refused
+    except RemoteError as unreachable:
+        raise ApiError(502, str(unreachable)) from unreachable
+    except QueueFullError as full:
+        raise ApiError(429, str(full), {"Retry-After": "60"}) from full
+    response = jsonify({"builds": [record.to_json() for record in result.builds]})
+    response.status_code = 202
+    return response
