@@ -1,0 +1,443 @@
+"""Reading one repository's ``build_rules`` (and its ``defaults``) into checked BuildRules.
+
+Every template is checked against its rule's source here, so a tag or build arg that names a
+group its regex lacks is a configuration error at load time, never a surprise at build time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from buildrules.errors import Problem
+from buildrules.model import BuildRule, Location, PathFilter, is_regex_source
+from buildrules.paths import GlobError, compile_glob
+from buildrules.refs import parse_source_type
+from buildrules.render import render_rule
+from buildrules.tags import MAX_TAG_LENGTH, invalid_tag_chars, is_valid_tag
+from buildrules.templates import (
+    BUILTIN_VARIABLES,
+    SourceVariables,
+    Template,
+    TemplateError,
+    parse_template,
+)
+from buildrules.values import ENV_NAME_RE, check_image, normalize_context, normalize_dockerfile
+from buildrules.yamlnodes import Entry, NodeReader, describe
+from core.events import RefType
+
+SHARED_KEYS = (
+    "dockerfile",
+    "context",
+    "build_args",
+    "autobuild",
+    "build_caching",
+    "paths",
+    "image",
+)
+RULE_KEYS = ("source_type", "source", "docker_tag", *SHARED_KEYS)
+PATH_KEYS = ("include", "ignore")
+DEFAULT_DOCKER_TAG = "{sourceref}"
+RULE_HINTS = {
+    "tag": "write docker_tag",
+    "tags": "write docker_tag (it takes a list)",
+    "docker_tags": "write docker_tag (it takes a list)",
+    "source_name": "write source",
+    "build_context": "write context",
+    "dockerfile_location": "write dockerfile",
+    "dockerfile_path": "write dockerfile",
+    "nocache": "write build_caching (the opposite: nocache: true is build_caching: false)",
+    "cache": "write build_caching",
+    "args": "write build_args",
+    "buildargs": "write build_args",
+}
+_GIT_NAME_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:\\]|\.\.|@\{|//|/\.|^\.|\.lock(?:/|$)|[./]$")
+_COMMIT_PLACEHOLDER = "0" * 40
+
+
+@dataclass(frozen=True)
+class _Field:
+    value: Any
+    node: yaml.Node
+
+
+class RuleReader:
+    """Reads the rules of one repository with the file's NodeReader (problems go there)."""
+
+    def __init__(self, reader: NodeReader) -> None:
+        self.reader = reader
+
+    def read_rules(self, node: yaml.Node, defaults_node: yaml.Node | None) -> tuple[BuildRule, ...]:
+        defaults: dict[str, _Field] = {}
+        if defaults_node is not None:
+            entries = self.reader.mapping(defaults_node, "defaults")
+            if entries is not None:
+                self.reader.check_keys(entries, SHARED_KEYS, "defaults", RULE_HINTS)
+                defaults = self._shared_fields(entries)
+        nodes = self.reader.sequence(node, "build_rules")
+        if nodes is None:
+            return ()
+        if not nodes:
+            self.reader.add(node, "build_rules must list at least one rule")
+            return ()
+        rules = [self._read_rule(n, defaults) for n in nodes]
+        found = tuple(r for r in rules if r is not None)
+        self._check_tag_conflicts(found)
+        return found
+
+    # -- one rule --------------------------------------------------------------------------------
+
+    def _read_rule(self, node: yaml.Node, defaults: dict[str, _Field]) -> BuildRule | None:
+        reader = self.reader
+        entries = reader.mapping(node, "a build rule")
+        if entries is None:
+            return None
+        reader.check_keys(entries, RULE_KEYS, "a build rule", RULE_HINTS)
+        before = len(reader.problems)
+        source_type = self._source_type(entries, node)
+        source_pattern = self._source(entries, node)
+        own = self._shared_fields(entries)
+        fields = {**defaults, **own}
+        if "build_args" in defaults and "build_args" in own:
+            merged = {**dict(defaults["build_args"].value), **dict(own["build_args"].value)}
+            fields["build_args"] = _Field(tuple(merged.items()), own["build_args"].node)
+        if source_type is None or source_pattern is None:
+            return None
+        source, pattern = source_pattern
+        variables = SourceVariables.of(source, pattern)
+        label = f"build rule for {source_type} {source!r}"
+        docker_tags = self._docker_tags(entries.get("docker_tag"), variables, label)
+        build_args = self._check_build_args(fields.get("build_args"), variables, label)
+        dockerfile, context = self._locations(fields)
+        if len(reader.problems) > before:
+            return None
+        paths: PathFilter = fields["paths"].value if "paths" in fields else PathFilter()
+        return BuildRule(
+            source_type=source_type,
+            source=source,
+            docker_tags=docker_tags,
+            dockerfile=dockerfile,
+            context=context,
+            build_args=build_args,
+            autobuild=fields["autobuild"].value if "autobuild" in fields else True,
+            build_caching=fields["build_caching"].value if "build_caching" in fields else True,
+            paths=paths,
+            location=Location(reader.file, reader.line(node)),
+            image=fields["image"].value if "image" in fields else None,
+        )
+
+    def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:
+        if "source_type" not in entries:
+            self.reader.add(node, "a build rule needs 'source_type' (branch or tag)")
+            return None
+        value = self.reader.string(entries["source_type"].value, "source_type")
+        if value is None:
+            return None
+        try:
+            return parse_source_type(value)
+        except ValueError as exc:
+            self.reader.add(entries["source_type"].value, str(exc))
+            return None
+
+    def _source(
+        self, entries: dict[str, Entry], node: yaml.Node
+    ) -> tuple[str, re.Pattern[str] | None] | None:
+        if "source" not in entries:
+            self.reader.add(node, "a build rule needs 'source' (a name, or a regex like /^v.*$/)")
+            return None
+        value_node = entries["source"].value
+        value = self.reader.string(value_node, "source")
+        if value is None:
+            return None
+        source = value.strip()
+        if is_regex_source(source):
+            return self._regex_source(source, value_node)
+        message = _literal_source_problem(source)
+        if message:
+            self.reader.add(value_node, message)
+            return None
+        return source, None
+
+    def _regex_source(
+        self, source: str, node: yaml.Node
+    ) -> tuple[str, re.Pattern[str] | None] | None:
+        body = source[1:-1]
+        if not body:
+            self.reader.add(node, "source // is an empty regex")
+            return None
+        try:
+            pattern = re.compile(body)
+        except re.error as exc:
+            self.reader.add(node, f"source {source} is not a valid regex: {exc}")
+            return None
+        shadowing = sorted(set(pattern.groupindex) & set(BUILTIN_VARIABLES))
+        if shadowing:
+            self.reader.add(
+                node,
+                f"source {source}: rename the group {shadowing[0]!r}, it hides the "
+                f"built-in variable {{{shadowing[0]}}}",
+            )
+            return None
+        return source, pattern
+
+    # -- templates -------------------------------------------------------------------------------
+
+    def _docker_tags(
+        self, entry: Entry | None, variables: SourceVariables, label: str
+    ) -> tuple[str, ...]:
+        if entry is None:
+            return (DEFAULT_DOCKER_TAG,)
+        reader = self.reader
+        if isinstance(entry.value, yaml.SequenceNode):
+            items = list(entry.value.value)
+            if not items:
+                reader.add(entry.value, "docker_tag must name at least one tag")
+        else:
+            items = [entry.value]
+        texts: list[str] = []
+        for item in items:
+            text = reader.string(item, "docker_tag")
+            if text is None:
+                continue
+            for piece in text.split(","):
+                tag = piece.strip()
+                if not tag:
+                    reader.add(item, f"docker_tag {text!r} has an empty tag between commas")
+                elif self._check_tag_template(tag, item, variables, label):
+                    texts.append(tag)
+        return tuple(dict.fromkeys(texts))
+
+    def _check_tag_template(
+        self, text: str, node: yaml.Node, variables: SourceVariables, label: str
+    ) -> bool:
+        reader = self.reader
+        try:
+            template = parse_template(text)
+        except TemplateError as exc:
+            reader.add(node, f"docker_tag: {exc}")
+            return False
+        ok = self._check_variables(template, node, variables, f"docker_tag {text!r}", label)
+        bad = invalid_tag_chars(template.literal_text)
+        if bad:
+            reader.add(
+                node,
+                f"docker_tag {text!r} contains {bad!r}, which a Docker tag cannot "
+                "hold (letters, digits, '_', '.' and '-' only)",
+            )
+            return False
+        first = template.parts[0] if template.parts else ""
+        if isinstance(first, str) and first[:1] in (".", "-"):
+            reader.add(node, f"docker_tag {text!r} must not start with '.' or '-'")
+            return False
+        if template.is_literal and not is_valid_tag(text):
+            reader.add(node, f"docker_tag {text!r} is longer than {MAX_TAG_LENGTH} characters")
+            return False
+        return ok
+
+    def _check_variables(
+        self,
+        template: Template,
+        node: yaml.Node,
+        variables: SourceVariables,
+        what: str,
+        label: str,
+    ) -> bool:
+        messages = template.problems(variables)
+        for message in messages:
+            self.reader.add(node, f"{what} in the {label}: {message}")
+        return not messages
+
+    def _check_build_args(
+        self, field: _Field | None, variables: SourceVariables, label: str
+    ) -> tuple[tuple[str, str], ...]:
+        if field is None:
+            return ()
+        result: list[tuple[str, str]] = []
+        for name, (text, node) in field.value:
+            template = parse_template(text)
+            if self._check_variables(template, node, variables, f"build arg {name}", label):
+                result.append((name, text))
+        return tuple(result)
+
+    # -- keys shared with defaults ----------------------------------------------------------------
+
+    def _shared_fields(self, entries: dict[str, Entry]) -> dict[str, _Field]:
+        reader = self.reader
+        fields: dict[str, _Field] = {}
+        for key in ("dockerfile",):
+            if key in entries:
+                value = reader.string(entries[key].value, key)
+                if value is not None:
+                    fields[key] = _Field(value, entries[key].value)
+        if "context" in entries:
+            value = reader.string(entries["context"].value, "context", allow_empty=True)
+            if value is not None:
+                fields["context"] = _Field(value, entries["context"].value)
+        for key in ("autobuild", "build_caching"):
+            if key in entries:
+                flag = reader.boolean(entries[key].value, key)
+                if flag is not None:
+                    fields[key] = _Field(flag, entries[key].value)
+        if "image" in entries:
+            image = reader.string(entries["image"].value, "image")
+            if image is not None:
+                try:
+                    fields["image"] = _Field(check_image(image.strip()), entries["image"].value)
+                except ValueError as exc:
+                    reader.add(entries["image"].value, str(exc))
+        if "build_args" in entries:
+            args = self._build_args(entries["build_args"].value)
+            if args is not None:
+                fields["build_args"] = _Field(args, entries["build_args"].value)
+        if "paths" in entries:
+            paths = self._paths(entries["paths"].value)
+            if paths is not None:
+                fields["paths"] = _Field(paths, entries["paths"].value)
+        return fields
+
+    def _build_args(self, node: yaml.Node) -> tuple[tuple[str, tuple[str, yaml.Node]], ...] | None:
+        reader = self.reader
+        entries = reader.mapping(node, "build_args")
+        if entries is None:
+            return None
+        args: list[tuple[str, tuple[str, yaml.Node]]] = []
+        for name, entry in entries.items():
+            if not ENV_NAME_RE.fullmatch(name):
+                reader.add(
+                    entry.key_node,
+                    f"build arg name {name!r} must be letters, digits "
+                    "and '_', not starting with a digit",
+                )
+                continue
+            if not isinstance(entry.value, yaml.ScalarNode) or entry.value.tag.endswith(":null"):
+                reader.add(
+                    entry.value,
+                    f"build arg {name} must be text, not {describe(entry.value)}; "
+                    "write '' for an empty value",
+                )
+                continue
+            text = reader.string(entry.value, f"build arg {name}", allow_empty=True)
+            if text is None:
+                continue
+            try:
+                parse_template(text)
+            except TemplateError as exc:
+                reader.add(entry.value, f"build arg {name}: {exc}")
+                continue
+            args.append((name, (text, entry.value)))
+        return tuple(args)
+
+    def _paths(self, node: yaml.Node) -> PathFilter | None:
+        reader = self.reader
+        entries = reader.mapping(node, "paths")
+        if entries is None:
+            return None
+        reader.check_keys(entries, PATH_KEYS, "paths", {"exclude": "write ignore"})
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in PATH_KEYS:
+            if key not in entries:
+                continue
+            value = entries[key].value
+            items = (
+                [value]
+                if isinstance(value, yaml.ScalarNode)
+                else reader.sequence(value, f"paths.{key}")
+            )
+            patterns: list[str] = []
+            for item in items or []:
+                text = reader.string(item, f"a paths.{key} pattern")
+                if text is None:
+                    continue
+                try:
+                    compile_glob(text)
+                except GlobError as exc:
+                    reader.add(item, str(exc))
+                    continue
+                patterns.append(text.strip())
+            lists[key] = tuple(patterns)
+        return PathFilter(include=lists.get("include", ()), ignore=lists.get("ignore", ()))
+
+    def _locations(self, fields: dict[str, _Field]) -> tuple[str, str]:
+        """(dockerfile, context) in normal form; Docker Hub's blank context is the file's folder."""
+        reader = self.reader
+        dockerfile_field = fields.get("dockerfile")
+        context_field = fields.get("context")
+        raw_dockerfile = dockerfile_field.value if dockerfile_field else "Dockerfile"
+        dockerfile_node = dockerfile_field.node if dockerfile_field else None
+        if context_field is not None and not context_field.value.strip():
+            try:
+                path = normalize_dockerfile(str(raw_dockerfile).lstrip("/"))
+            except ValueError as exc:
+                reader.add(dockerfile_node, str(exc))
+                return "Dockerfile", "/"
+            folder, _, name = path.rpartition("/")
+            return name, "/" + folder
+        try:
+            context = normalize_context(context_field.value) if context_field else "/"
+        except ValueError as exc:
+            reader.add(context_field.node if context_field else None, str(exc))
+            context = "/"
+        try:
+            return normalize_dockerfile(raw_dockerfile), context
+        except ValueError as exc:
+            reader.add(dockerfile_node, str(exc))
+            return "Dockerfile", context
+
+    # -- across rules ---------------------------------------------------------------------------
+
+    def _check_tag_conflicts(self, rules: tuple[BuildRule, ...]) -> None:
+        """Two rules with the same literal source must not push one tag from different builds."""
+        claimed: dict[tuple[object, ...], tuple[tuple[object, ...], BuildRule]] = {}
+        for index, rule in enumerate(rules):
+            if is_regex_source(rule.source):
+                continue
+            rendered = render_rule(
+                rule,
+                index=index,
+                image="",
+                ref_name=rule.source,
+                commit=_COMMIT_PLACEHOLDER,
+                found=None,
+            )
+            for tag in rendered.docker_tags:
+                key = (rule.source_type, rule.source, rule.image, tag)
+                earlier = claimed.get(key)
+                if earlier is None:
+                    claimed[key] = (rendered.build_key, rule)
+                elif earlier[0] != rendered.build_key:
+                    where = earlier[1].location
+                    line = where.line if where else 0
+                    self.reader.problems.append(_conflict(rule, tag, line))
+
+
+def _conflict(rule: BuildRule, tag: str, earlier_line: int) -> Problem:
+    assert rule.location is not None
+    return Problem(
+        rule.location.file,
+        rule.location.line,
+        f"docker tag {tag!r} of {rule.source_type} {rule.source!r} also comes from the rule at "
+        f"line {earlier_line}, which builds differently (Dockerfile, context, build args or "
+        "caching); one build would overwrite the other's tag",
+    )
+
+
+def _literal_source_problem(source: str) -> str | None:
+    if source.startswith(("refs/heads/", "refs/tags/")):
+        short = source.split("/", 2)[2]
+        return f"source is the short name: write {short!r}, not {source!r}"
+    if source.startswith("/"):
+        return (
+            f"source {source!r}: a regex is written between slashes, like /^v[0-9.]+$/, "
+            "without flags (write (?i) inside the regex for case-insensitive matching)"
+        )
+    if any(c in source for c in "*?["):
+        return (
+            f"source {source!r} is not a branch or tag name; for a pattern write a regex "
+            "between slashes, like /^release-.*$/"
+        )
+    if _GIT_NAME_FORBIDDEN.search(source) or source == "@" or source.startswith("-"):
+        return f"source {source!r} is not a valid git branch or tag name"
+    return None
