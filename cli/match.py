@@ -1,11 +1,142 @@
-"""Placeholder: `autobuild match` is being written."""
+"""``autobuild match``: a dry run of the build rules, without Redis, Docker or git.
+
+Prints the builds one push would queue (image, tags, Dockerfile, context, build args), or why
+there would be none. ``--json`` prints a JSON list of builds instead (``[]`` when none, with the
+reason on stderr). Exit 0 after a dry run (builds or not), 1 when the configuration is broken or
+the repository is not in it, 2 for a malformed command line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from buildrules.loader import ConfigError, load
+from buildrules.matcher import MatchResult, match
+from buildrules.model import PROVIDERS, BuildPlan
+from buildrules.refs import parse_ref
+from cli.check_config import config_path
+from core.events import PushEvent
+from core.settings import SettingsError
+
+PLACEHOLDER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser("match", help="(not yet available)")
-    parser.set_defaults(func=lambda args: 2)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "match",
+        help="show which builds a push would queue (dry run)",
+        description="Show the builds a push would queue, or why there would be none. "
+        "Needs no Redis, Docker or git.",
+    )
+    parser.add_argument("--provider", required=True, choices=PROVIDERS, help="the git host")
+    parser.add_argument("--repository", required=True, help="repository name, e.g. owner/name")
+    parser.add_argument(
+        "--ref", required=True, help="refs/heads/NAME, refs/tags/NAME, or a bare branch name"
+    )
+    parser.add_argument(
+        "--commit",
+        default=PLACEHOLDER_COMMIT,
+        help="the pushed commit (default: a placeholder, for {sha} and {short_sha})",
+    )
+    parser.add_argument(
+        "--changed",
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="files the push changed, for path filters (default: unknown, filters let it build)",
+    )
+    parser.add_argument(
+        "--message", default="", help="the head commit message, for skip markers like [skip ci]"
+    )
+    parser.add_argument(
+        "--manual",
+        action="store_true",
+        help="as a manual trigger would: autobuild: false rules fire, "
+        "skip markers and path filters are ignored",
+    )
+    parser.add_argument("--json", action="store_true", help="print the builds as a JSON list")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file or directory (default: $AUTOBUILD_CONFIG, else the demo)",
+    )
+    parser.set_defaults(func=run)
+
+
+def plan_json(plan: BuildPlan) -> dict[str, Any]:
+    return {
+        "image": plan.image,
+        "docker_tags": list(plan.docker_tags),
+        "dockerfile": plan.dockerfile,
+        "context": plan.context,
+        "build_args": dict(plan.build_args),
+        "source_type": str(plan.source_type),
+        "source_name": plan.source_name,
+        "commit": plan.commit,
+        "build_caching": plan.build_caching,
+        "rule_indexes": list(plan.rule_indexes),
+    }
+
+
+def describe_plans(result: MatchResult, event: PushEvent) -> str:
+    where = f"{event.ref_type} {event.ref_name!r} at {event.commit[:7]}"
+    if not result.plans:
+        return f"No build for {where}: {result.reason}"
+    count = len(result.plans)
+    lines = [f"{count} build{'s' * (count != 1)} for {where}:"]
+    for number, plan in enumerate(result.plans, 1):
+        lines.append(f"  {number}. {plan.image}")
+        lines.append(f"     tags:       {', '.join(plan.docker_tags)}")
+        lines.append(f"     Dockerfile: {plan.dockerfile}")
+        lines.append(f"     context:    {plan.context}")
+        if plan.build_args:
+            args = ", ".join(f"{name}={value}" for name, value in plan.build_args)
+            lines.append(f"     build args: {args}")
+        if not plan.build_caching:
+            lines.append("     build caching: off")
+        rules = ", ".join(f"#{i + 1}" for i in plan.rule_indexes)
+        lines.append(f"     from rule{'s' * (len(plan.rule_indexes) != 1)} {rules}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        ref_type, ref_name = parse_ref(args.ref)
+    except ValueError as exc:
+        print(f"autobuild match: --ref: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load(config_path(args.config))
+    except (ConfigError, SettingsError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    repository = config.find_repository(args.provider, args.repository)
+    if repository is None:
+        print(
+            f"autobuild match: repository {args.provider} {args.repository!r} is not configured",
+            file=sys.stderr,
+        )
+        return 1
+    event = PushEvent(
+        provider=args.provider,
+        repository=args.repository,
+        ref_type=ref_type,
+        ref_name=ref_name,
+        commit=args.commit,
+        changed_files=tuple(args.changed) if args.changed is not None else None,
+        head_message=args.message,
+    )
+    result = match(config, event, manual=args.manual)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([plan_json(p) for p in result.plans], indent=2))
+        if not result.plans:
+            print(f"No build: {result.reason}", file=sys.stderr)
+    else:
+        print(describe_plans(result, event))
+    return 0
