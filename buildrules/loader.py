@@ -249,7 +249,7 @@ def _read_repository(reader: NodeReader, node: yaml.Node) -> Repository | None:
     rules: tuple[BuildRule, ...] = ()
     if "build_rules" in entries:
         defaults = entries["defaults"].value if "defaults" in entries else None
-        rules = RuleReader(reader).read_rules(entries["build_rules"].value, defaults)
+        rules = RuleReader(reader, image).read_rules(entries["build_rules"].value, defaults)
     if len(reader.problems) > before:
         return None
     assert provider and name and clone_url and image, "a missing key is a problem above"

@@ -67,8 +67,9 @@ class _Field:
 class RuleReader:
     """Reads the rules of one repository with the file's NodeReader (problems go there)."""
 
-    def __init__(self, reader: NodeReader) -> None:
+    def __init__(self, reader: NodeReader, image: str | None = None) -> None:
         self.reader = reader
+        self.image = image or ""  # the repository's image, for rules without their own
 
     def read_rules(self, node: yaml.Node, defaults_node: yaml.Node | None) -> tuple[BuildRule, ...]:
         defaults: dict[str, _Field] = {}
@@ -101,9 +102,10 @@ class RuleReader:
         source_pattern = self._source(entries, node)
         own = self._shared_fields(entries)
         fields = {**defaults, **own}
-        if "build_args" in defaults and "build_args" in own:
-            merged = {**dict(defaults["build_args"].value), **dict(own["build_args"].value)}
-            fields["build_args"] = _Field(tuple(merged.items()), own["build_args"].node)
+        for key in ("build_args", "paths"):  # maps merge key by key, the rule's keys winning
+            if key in defaults and key in own:
+                merged = {**dict(defaults[key].value), **dict(own[key].value)}
+                fields[key] = _Field(tuple(merged.items()), own[key].node)
         if source_type is None or source_pattern is None:
             return None
         source, pattern = source_pattern
@@ -114,7 +116,8 @@ class RuleReader:
         dockerfile, context = self._locations(fields)
         if len(reader.problems) > before:
             return None
-        paths: PathFilter = fields["paths"].value if "paths" in fields else PathFilter()
+        path_lists = dict(fields["paths"].value) if "paths" in fields else {}
+        paths = PathFilter(path_lists.get("include", ()), path_lists.get("ignore", ()))
         return BuildRule(
             source_type=source_type,
             source=source,
@@ -330,7 +333,8 @@ class RuleReader:
             args.append((name, (text, entry.value)))
         return tuple(args)
 
-    def _paths(self, node: yaml.Node) -> PathFilter | None:
+    def _paths(self, node: yaml.Node) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+        """The ``include``/``ignore`` lists given (a key not written is left out)."""
         reader = self.reader
         entries = reader.mapping(node, "paths")
         if entries is None:
@@ -358,7 +362,7 @@ class RuleReader:
                     continue
                 patterns.append(text.strip())
             lists[key] = tuple(patterns)
-        return PathFilter(include=lists.get("include", ()), ignore=lists.get("ignore", ()))
+        return tuple(lists.items())
 
     def _locations(self, fields: dict[str, _Field]) -> tuple[str, str]:
         """(dockerfile, context) in normal form; Docker Hub's blank context is the file's folder."""
@@ -397,13 +401,13 @@ class RuleReader:
             rendered = render_rule(
                 rule,
                 index=index,
-                image="",
+                image=self.image,
                 ref_name=rule.source,
                 commit=_COMMIT_PLACEHOLDER,
                 found=None,
             )
             for tag in rendered.docker_tags:
-                key = (rule.source_type, rule.source, rule.image, tag)
+                key = (rule.source_type, rule.source, rendered.image, tag)
                 earlier = claimed.get(key)
                 if earlier is None:
                     claimed[key] = (rendered.build_key, rule)
