@@ -11,6 +11,7 @@ import redis
 
 from core.build import utcnow
 from core.masking import Masker
+from core.settings import Settings
 from core.store import BuildStore, log_key
 
 DEFAULT_MAX_LINES = 20_000
@@ -46,6 +47,19 @@ class BuildLog:
         self.masker = masker or Masker()
         self.max_lines = max_lines
         self.retention_seconds = retention_seconds
+
+    @classmethod
+    def for_settings(
+        cls, connection: redis.Redis, build_id: str, masker: Masker, settings: Settings
+    ) -> BuildLog:
+        """A log bounded as configured: AUTOBUILD_LOG_MAX_LINES, AUTOBUILD_LOG_RETENTION_DAYS."""
+        return cls(
+            connection,
+            build_id,
+            masker,
+            max_lines=max(settings.log_max_lines, 1),
+            retention_seconds=max(settings.log_retention_days, 1) * 24 * 3600,
+        )
 
     def append(self, text: str, phase: str | None = None) -> None:
         fields: dict[str, str] = {

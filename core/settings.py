@@ -19,10 +19,22 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
 DEFAULT_QUEUE_NAME = "autobuild"
 DEFAULT_MAX_QUEUED_BUILDS = 500
+DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
+DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
+DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value Autobuild cannot use."""
+
+
+def _bool_from_env(environ: Mapping[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def _int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -50,6 +62,11 @@ class Settings:
     docker_host: str | None = None
     port: int = 8000
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
+    private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
+    log_max_lines: int = DEFAULT_LOG_MAX_LINES
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    url: str = DEFAULT_URL  # AUTOBUILD_URL: the API the CLI talks to
+    api_token: str | None = field(default=None, repr=False)  # AUTOBUILD_TOKEN, else the admin token
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -66,6 +83,13 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             port=_int_from_env(env, "PORT", 8000),
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
+            private=_bool_from_env(env, "AUTOBUILD_PRIVATE"),
+            log_max_lines=_int_from_env(env, "AUTOBUILD_LOG_MAX_LINES", DEFAULT_LOG_MAX_LINES),
+            log_retention_days=_int_from_env(
+                env, "AUTOBUILD_LOG_RETENTION_DAYS", DEFAULT_LOG_RETENTION_DAYS
+            ),
+            url=(env.get("AUTOBUILD_URL") or DEFAULT_URL).rstrip("/"),
+            api_token=env.get("AUTOBUILD_TOKEN") or env.get("AUTOBUILD_ADMIN_TOKEN") or None,
             environ=MappingProxyType(env),
         )
 
