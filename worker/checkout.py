@@ -1,0 +1,415 @@
+"""The exact commit, fetched into a warm bare mirror and exported as a clean build context.
+
+One bare mirror per repository lives under ``<workdir>/mirrors/<name>``. A build takes the mirror's
+lock, asks the git host for exactly the commit it builds (``fetch <url> <sha>``; a rebuild of a
+commit the mirror already has fetches nothing), and falls back to fetching the ref when the host
+refuses to send an unadvertised object. The commit is then checked (``rev-parse <sha>^{commit}``
+must be the sha itself) and exported with ``git archive`` into a temporary directory: no ``.git``,
+no checkout, never a branch tip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
+
+from core.events import RefType
+from worker.deadline import Deadline
+from worker.errors import CheckoutError, ContextError, WorkerError
+from worker.gitcmd import Git, GitResult, GitTimeoutError, failure_reason, kill_group
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
+
+# Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
+# exported context holds exactly the committed files, as a checkout would.
+MIRROR_ATTRIBUTES = "* -export-ignore -export-subst\n"
+
+LogFn = Callable[[str], None]
+
+
+# --- validation (pure) ---------------------------------------------------------------------------
+
+
+def validate_sha(sha: str) -> str:
+    """``sha`` if it is a full commit id (40 or 64 lowercase hex digits)."""
+    if not isinstance(sha, str) or not SHA_RE.match(sha):
+        raise WorkerError(f"The build's commit {sha!r} is not a full commit id")
+    return sha
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def valid_ref_name(name: str) -> bool:
+    """Git's ``check-ref-format`` rules for a branch or tag name (without ``refs/heads/``)."""
+    if not name or name.startswith("-") or name == "@":
+        return False
+    if _REF_FORBIDDEN.search(name) or ".." in name or "@{" in name or "//" in name:
+        return False
+    if name.endswith((".", "/", ".lock")) or name.startswith("/"):
+        return False
+    return all(
+        part and not part.startswith(".") and not part.endswith(".lock") for part in name.split("/")
+    )
+
+
+def _relative_path(value: str, what: str, *, allow_root: bool) -> PurePosixPath:
+    if "\x00" in value or "\\" in value:
+        raise ContextError(
+            f"The {what} {value!r} contains characters that are not allowed in a path"
+        )
+    stripped = value.strip()
+    if allow_root:
+        stripped = stripped.lstrip("/")
+    elif stripped.startswith("/"):
+        raise ContextError(f"The {what} {value!r} must be a path relative to the build context")
+    path = PurePosixPath(stripped or ".")
+    if ".." in path.parts:
+        raise ContextError(f"The {what} {value!r} must stay inside the repository (no '..')")
+    if not allow_root and str(path) == ".":
+        raise ContextError(f"The {what} {value!r} does not name a file")
+    return path
+
+
+def normalize_context(context: str) -> PurePosixPath:
+    """The context as a path relative to the repository root: ``/`` and ``""`` are the root,
+    ``sub/dir`` and ``/sub/dir`` the directory; ``..`` anywhere is refused."""
+    return _relative_path(context, "build context", allow_root=True)
+
+
+def normalize_dockerfile(dockerfile: str) -> PurePosixPath:
+    """The Dockerfile as a path relative to the context; absolute paths and ``..`` are refused."""
+    return _relative_path(dockerfile or "Dockerfile", "Dockerfile path", allow_root=False)
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without ``user:password@`` (for labels and messages)."""
+    parts = urlsplit(url)
+    if parts.scheme and parts.netloc and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)")
+
+
+def url_host(url: str) -> str:
+    """The host a clone URL points at, for messages: ``github.com``, or the path of a local one."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return parts.path or url
+    if parts.scheme and parts.hostname:
+        return parts.hostname + (f":{parts.port}" if parts.port else "")
+    match = _SCP_LIKE.match(url)
+    if match:
+        return match.group("host")
+    return strip_credentials(url)
+
+
+def mirror_name(provider: str, repository: str, clone_url: str) -> str:
+    """A directory name for the repository's mirror: readable, safe, and different when the
+    clone URL changes."""
+    slug = re.sub(r"[^a-z0-9._-]+", "_", repository.lower()).strip("._") or "repository"
+    digest = hashlib.sha256(clone_url.encode()).hexdigest()[:12]
+    return f"{provider}-{slug[:80]}-{digest}"
+
+
+# --- the mirror ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """What to fetch: a commit, and the ref it was pushed to (for the fallback fetch)."""
+
+    clone_url: str
+    commit: str
+    ref_type: RefType
+    ref_name: str
+
+    @property
+    def short(self) -> str:
+        return self.commit[:7]
+
+    @property
+    def ref(self) -> str:
+        prefix = "refs/tags/" if self.ref_type is RefType.TAG else "refs/heads/"
+        return prefix + self.ref_name
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    method: str  # "present" (nothing fetched), "commit" (by sha) or "ref" (fallback)
+
+    @property
+    def fetched(self) -> bool:
+        return self.method != "present"
+
+
+class Mirror:
+    """A bare repository that accumulates the objects of every build of one repository."""
+
+    def __init__(
+        self,
+        path: Path,
+        environ: Mapping[str, str],
+        extra_config: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.git = Git(environ, git_dir=path, extra_config=extra_config)
+
+    @classmethod
+    def for_repository(
+        cls,
+        workdir: Path,
+        provider: str,
+        repository: str,
+        clone_url: str,
+        environ: Mapping[str, str],
+        extra_config: tuple[tuple[str, str], ...] = (),
+    ) -> Mirror:
+        root = workdir / "mirrors"
+        return cls(root / mirror_name(provider, repository, clone_url), environ, extra_config)
+
+    @contextlib.contextmanager
+    def locked(self, deadline: Deadline, log: LogFn | None = None) -> Iterator[None]:
+        """Hold the mirror exclusively (other builds of the repository wait for it)."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting and log is not None:
+                        log(
+                            "Waiting for another build of this repository"
+                            " to finish with the git mirror"
+                        )
+                    waiting = True
+                    deadline.check("waiting for the git mirror")
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @property
+    def initialized(self) -> bool:
+        return (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
+
+    def _run(
+        self, args: list[str], deadline: Deadline, activity: str, cap: float | None
+    ) -> GitResult:
+        try:
+            return self.git.run(args, timeout=deadline.timeout(cap))
+        except GitTimeoutError as exc:
+            if deadline.expired:
+                raise deadline.error(activity) from None
+            raise CheckoutError(f"{exc} while {activity}") from None
+
+    def ensure(self, deadline: Deadline, object_format: str = "sha1") -> bool:
+        """Create the bare mirror if it is not there (or was left half-made); True if created."""
+        if self.initialized:
+            return False
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["init", "--bare", "--quiet"]
+        if object_format != "sha1":
+            args.append(f"--object-format={object_format}")
+        result = Git(self.git.environ).run([*args, "--", str(self.path)], LOCAL_COMMAND_SECONDS)
+        if not result.ok:
+            raise CheckoutError(f"Could not create the git mirror: {failure_reason(result.stderr)}")
+        (self.path / "info").mkdir(exist_ok=True)
+        (self.path / "info" / "attributes").write_text(MIRROR_ATTRIBUTES)
+        return True
+
+    def resolve_commit(self, sha: str, deadline: Deadline) -> str | None:
+        """What ``<sha>^{commit}`` names in the mirror, or None when it does not have it."""
+        result = self._run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}"],
+            deadline,
+            "checking the commit",
+            LOCAL_COMMAND_SECONDS,
+        )
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def has_commit(self, sha: str, deadline: Deadline) -> bool:
+        resolved = self.resolve_commit(sha, deadline)
+        if resolved is not None and resolved != sha:
+            raise WorkerError(
+                f"{sha} names a tag, not a commit; builds need the commit id ({resolved})"
+            )
+        return resolved == sha
+
+    def _fetch(self, source: GitSource, refspec: str, deadline: Deadline) -> GitResult:
+        return self._run(
+            [
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--no-write-fetch-head",
+                "--",
+                source.clone_url,
+                refspec,
+            ],
+            deadline,
+            f"fetching commit {source.short} from {url_host(source.clone_url)}",
+            None,
+        )
+
+    def fetch_commit(
+        self, source: GitSource, deadline: Deadline, log: LogFn | None = None
+    ) -> FetchResult:
+        """Make sure the mirror has ``source.commit``: fetch it by id, or else fetch its ref."""
+        sha = validate_sha(source.commit)
+        self.ensure(deadline, "sha256" if len(sha) == 64 else "sha1")
+        if self.has_commit(sha, deadline):
+            return FetchResult("present")
+        host = url_host(source.clone_url)
+        ref_ok = valid_ref_name(source.ref_name)
+        local_ref = source.ref if ref_ok else f"refs/autobuild/commits/{sha}"
+        first = self._fetch(source, f"+{sha}:{local_ref}", deadline)
+        if first.ok and self.has_commit(sha, deadline):
+            return FetchResult("commit")
+        if not ref_ok:
+            reason = failure_reason(first.stderr) if not first.ok else "the commit was not sent"
+            raise CheckoutError(f"Could not fetch commit {source.short} from {host}: {reason}")
+        if log is not None:
+            log(
+                f"{host} did not send commit {source.short} by itself;"
+                f" fetching {source.ref} instead"
+            )
+        second = self._fetch(source, f"+{source.ref}:{source.ref}", deadline)
+        if not second.ok:
+            raise CheckoutError(
+                f"Could not fetch commit {source.short} from {host}:"
+                f" {failure_reason(second.stderr)}"
+            )
+        if not self.has_commit(sha, deadline):
+            kind = "tag" if source.ref_type is RefType.TAG else "branch"
+            raise CheckoutError(
+                f"Commit {source.short} is not on {kind} {source.ref_name} at {host} any more"
+                " (was the ref force-pushed?)"
+            )
+        return FetchResult("ref")
+
+    def export(self, sha: str, destination: Path, deadline: Deadline) -> None:
+        """Write the files of commit ``sha`` into ``destination`` (``git archive | tar -x``)."""
+        validate_sha(sha)
+        destination.mkdir(parents=True, exist_ok=True)
+        archive = self.git.popen(
+            ["archive", "--format=tar", "--end-of-options", sha],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert archive.stdout is not None and archive.stderr is not None
+        untar = subprocess.Popen(
+            ["tar", "-x", "-f", "-", "-C", str(destination), "--no-same-owner"],
+            stdin=archive.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        archive.stdout.close()  # tar holds the read end now
+        try:
+            _, tar_err = untar.communicate(timeout=deadline.timeout())
+            archive_err = archive.stderr.read()
+            archive.wait(timeout=deadline.timeout(LOCAL_COMMAND_SECONDS))
+        except subprocess.TimeoutExpired:
+            kill_group(archive)
+            kill_group(untar)
+            archive.wait()
+            untar.wait()
+            raise deadline.error(f"exporting commit {sha[:7]}") from None
+        finally:
+            archive.stderr.close()
+        if archive.returncode != 0:
+            reason = failure_reason(archive_err.decode("utf-8", "replace"))
+            raise CheckoutError(f"Could not export commit {sha[:7]} from the git mirror: {reason}")
+        if untar.returncode != 0:
+            lines = tar_err.decode("utf-8", "replace").strip().splitlines()
+            raise CheckoutError(
+                f"Could not unpack commit {sha[:7]}: {lines[-1] if lines else 'tar failed'}"
+            )
+
+
+# --- the build context ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """An exported commit ready for ``docker build``."""
+
+    root: Path  # the exported repository (temporary)
+    directory: Path  # the build context inside it
+    dockerfile: str  # for the Docker SDK: relative to ``directory``, or absolute when outside it
+    fetch: FetchResult
+
+
+def resolve_build_context(
+    root: Path, context: str, dockerfile: str, sha: str, fetch: FetchResult = FetchResult("present")
+) -> BuildContext:
+    """Find the context directory and the Dockerfile in an exported commit; both must exist and
+    stay inside it (symbolic links included)."""
+    context_rel = normalize_context(context)
+    dockerfile_rel = normalize_dockerfile(dockerfile)
+    base = root.resolve()
+    directory = (base / context_rel).resolve()
+    shown = "/" if str(context_rel) == "." else str(context_rel)
+    if not directory.is_relative_to(base):
+        raise ContextError(f"The build context {shown} points outside the repository")
+    if not directory.is_dir():
+        raise ContextError(f"The build context {shown} does not exist in commit {sha[:7]}")
+    path = (directory / dockerfile_rel).resolve()
+    if not path.is_relative_to(base):
+        raise ContextError(f"The Dockerfile {dockerfile_rel} points outside the repository")
+    if not path.is_file():
+        raise ContextError(
+            f"There is no Dockerfile {dockerfile_rel} in the build context {shown}"
+            f" of commit {sha[:7]}"
+        )
+    relative = str(path.relative_to(directory)) if path.is_relative_to(directory) else str(path)
+    return BuildContext(root=root, directory=directory, dockerfile=relative, fetch=fetch)
+
+
+@contextlib.contextmanager
+def checkout_context(
+    mirror: Mirror,
+    source: GitSource,
+    *,
+    context: str,
+    dockerfile: str,
+    scratch_dir: Path,
+    deadline: Deadline,
+    log: LogFn | None = None,
+) -> Iterator[BuildContext]:
+    """Fetch ``source.commit`` into the mirror, export it, and yield the build context; the
+    exported files are removed when the block ends, whatever happens."""
+    validate_sha(source.commit)
+    normalize_context(context)  # refuse bad paths before any network work
+    normalize_dockerfile(dockerfile)
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="context-", dir=scratch_dir))
+    try:
+        with mirror.locked(deadline, log):
+            fetch = mirror.fetch_commit(source, deadline, log)
+            mirror.export(source.commit, root / "src", deadline)
+        yield resolve_build_context(root / "src", context, dockerfile, source.commit, fetch)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

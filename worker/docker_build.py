@@ -1,0 +1,162 @@
+"""``docker image build`` through the low-level API, one whole log line at a time.
+
+Uses the legacy builder (the Docker SDK has no BuildKit): ``rm``/``forcerm`` always, no ``pull``
+(the daemon still pulls a ``FROM`` image it does not have), OCI labels for source, revision and
+creation time plus the build id. The build's socket read timeout is what is left of the build's
+deadline, so a silent ``RUN`` step cannot outlive it; when it expires the connection is dropped,
+which makes the daemon abort the build and remove its container.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests
+import urllib3.exceptions
+
+from worker.deadline import Checkpoint, Deadline
+from worker.errors import DaemonError, DockerBuildError, UserBuildError, api_error_text
+from worker.streams import LineAssembler, Step, aux_value, parse_step, status_line, stream_error
+
+# https://github.com/distribution/reference: a tag, and a repository (host[:port]/path, lowercase).
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(
+    rf"^(?:(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+)
+
+LineFn = Callable[[str], None]
+
+LABEL_SOURCE = "org.opencontainers.image.source"
+LABEL_REVISION = "org.opencontainers.image.revision"
+LABEL_CREATED = "org.opencontainers.image.created"
+LABEL_BUILD_ID = "io.autobuild.build-id"
+
+
+def validate_reference(image: str, tags: Iterable[str]) -> None:
+    """Refuse an image name or tag Docker would refuse, before any work is done."""
+    if not IMAGE_RE.match(image) or len(image) > 255:
+        raise UserBuildError(f"{image!r} is not a valid image name (lowercase registry/repository)")
+    for tag in tags:
+        if not TAG_RE.match(tag):
+            raise UserBuildError(f"{tag!r} is not a valid Docker tag")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context_dir: Path
+    dockerfile: str
+    image: str  # registry/repository, no tag
+    tags: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_reference(self) -> str:
+        return f"{self.image}:{self.tags[0]}"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    last_step: Step | None = None
+    lines: int = 0
+
+
+def consume_build_stream(
+    chunks: Iterable[Any],
+    on_line: LineFn,
+    checkpoint: Checkpoint = lambda: None,
+) -> BuildResult:
+    """Log every whole line of a build stream; the image id from ``aux.ID``, or raise.
+
+    An ``error`` chunk raises :class:`DockerBuildError` with Docker's message (and the step it
+    failed at); a stream that ends with neither an error nor an image id raises
+    :class:`DaemonError`.
+    """
+    assembler = LineAssembler()
+    step: Step | None = None
+    image_id: str | None = None
+    count = 0
+
+    def emit(lines: list[str]) -> None:
+        nonlocal step, count
+        for line in lines:
+            step = parse_step(line) or step
+            on_line(line)
+            count += 1
+
+    for chunk in chunks:
+        checkpoint()
+        if not isinstance(chunk, Mapping):
+            continue
+        message = stream_error(chunk)
+        if message is not None:
+            emit(assembler.flush())
+            where = f"Step {step.number}/{step.total} failed" if step else "The Docker build failed"
+            raise DockerBuildError(f"{where}: {message}")
+        fragment = chunk.get("stream")
+        if isinstance(fragment, str):
+            emit(assembler.feed(fragment))
+        else:
+            line = status_line(chunk)
+            if line is not None:
+                emit(assembler.flush())
+                emit([line])
+        image_id = aux_value(chunk, "ID") or image_id
+    emit(assembler.flush())
+    if image_id is None:
+        raise DaemonError(
+            "The Docker build stream ended without an image id or an error (did the daemon stop?)"
+        )
+    return BuildResult(image_id=image_id, last_step=step, lines=count)
+
+
+def build_image(
+    api: Any,
+    request: BuildRequest,
+    deadline: Deadline,
+    on_line: LineFn,
+    checkpoint: Checkpoint | None = None,
+) -> BuildResult:
+    """Build ``request`` and tag the image with every tag; returns the image id."""
+    check = checkpoint or deadline.checkpoint("building the image")
+    try:
+        chunks = api.build(
+            path=str(request.context_dir),
+            dockerfile=request.dockerfile,
+            tag=request.primary_reference,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            labels=dict(request.labels),
+            buildargs=dict(request.build_args),
+            timeout=deadline.timeout(),
+        )
+        result = consume_build_stream(chunks, on_line, check)
+        for tag in request.tags[1:]:
+            api.tag(result.image_id, request.image, tag=tag, force=True)
+        return result
+    except docker.errors.APIError as exc:
+        if exc.is_client_error():
+            raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc
+        raise DaemonError(f"The Docker daemon failed the build: {api_error_text(exc)}") from exc
+    except (
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,
+        docker.errors.DockerException,
+        OSError,
+    ) as exc:
+        if deadline.expired:
+            raise deadline.error("building the image") from exc
+        if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+            raise DaemonError("The Docker daemon stopped answering during the build") from exc
+        raise DaemonError(
+            f"Lost the connection to the Docker daemon during the build: {exc}"
+        ) from exc

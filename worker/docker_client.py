@@ -1,0 +1,77 @@
+"""The Docker SDK client the worker uses: low-level, and blind to ``~/.docker/config.json``.
+
+The SDK reads the user's Docker configuration and sends every credential in it to the daemon with
+each build (``X-Registry-Config``), and pushes with it when no ``auth_config`` is given. The worker
+passes credentials explicitly instead: :class:`WorkerAPIClient` starts with no stored credentials,
+never reloads them, and sends with builds only the credentials of the configured registries (so a
+``FROM`` on a private registry of the configuration works).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker
+import requests
+from docker import auth
+from docker.utils import kwargs_from_env
+
+from worker.errors import DaemonError
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+RegistryCredentials = Mapping[str, Mapping[str, str]]  # host -> {"username", "password"}
+
+
+class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
+    """``docker.APIClient`` that only ever uses the credentials it is given."""
+
+    def __init__(
+        self, *args: Any, registry_credentials: RegistryCredentials | None = None, **kwargs: Any
+    ):
+        super().__init__(*args, **kwargs)
+        self._auth_configs = auth.AuthConfig({})
+        self.registry_credentials: dict[str, dict[str, str]] = {
+            host: {**creds, "serveraddress": host}
+            for host, creds in (registry_credentials or {}).items()
+        }
+
+    def reload_config(self, dockercfg_path: str | None = None) -> None:
+        """Never pick up the worker's Docker configuration file."""
+        self._auth_configs = auth.AuthConfig({})
+
+    def _set_auth_headers(self, headers: dict[str, str]) -> None:
+        if self.registry_credentials:
+            headers["X-Registry-Config"] = auth.encode_header(self.registry_credentials)
+
+
+DockerFactory = Callable[[float, RegistryCredentials], Any]
+"""Makes a connected low-level client: ``factory(timeout, registry_credentials)``."""
+
+
+def docker_factory(environ: Mapping[str, str]) -> DockerFactory:
+    """A factory honouring ``DOCKER_HOST`` (and ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``) from
+    ``environ``."""
+
+    def make(timeout: float, registry_credentials: RegistryCredentials) -> Any:
+        kwargs = kwargs_from_env(environment=dict(environ))
+        try:
+            return WorkerAPIClient(
+                version="auto",
+                timeout=timeout,
+                registry_credentials=registry_credentials,
+                **kwargs,
+            )
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            where = kwargs.get("base_url") or "the local socket"
+            raise DaemonError(f"Docker daemon unreachable at {where}: {exc}") from exc
+
+    return make
+
+
+def ping(api: Any) -> None:
+    """Raise :class:`DaemonError` unless the daemon answers."""
+    try:
+        api.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DaemonError(f"Docker daemon unreachable: {exc}") from exc
