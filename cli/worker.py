@@ -1,0 +1,75 @@
+"""``autobuild worker [--burst]``: an rq worker that runs builds.
+
+The configuration is loaded once, at start (a broken one stops the worker with its problems), and
+installed as the worker context before rq forks a work horse per build, so every build shares it.
+The forking ``Worker`` is used (not ``SimpleWorker``): each build runs in its own process, which
+sends heartbeats while it works and whose git and Docker leftovers die with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from redis import Redis, RedisError
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from cli.config_errors import load_or_exit
+from core.queue import build_queue
+from core.settings import Settings, SettingsError
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "worker", help="run a build worker (rq, on the build queue)"
+    )
+    parser.add_argument(
+        "--burst", action="store_true", help="work off the queued builds, then exit"
+    )
+    parser.add_argument("--log-level", default="INFO", help="rq's logging level (default INFO)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker import jobs  # the worker package (git, Docker) only where it is needed
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"autobuild worker: {error}", file=sys.stderr)
+        return 1
+    config = load_or_exit(settings)
+    connection = Redis.from_url(settings.redis_url)
+    try:
+        connection.ping()
+    except RedisError as error:
+        print(
+            f"autobuild worker: Redis unreachable at {settings.redis_url}: {error}", file=sys.stderr
+        )
+        return 1
+
+    context = jobs.WorkerContext.create(settings, config, Redis.from_url(settings.redis_url))
+    jobs.set_context(context)
+
+    def horse_killed(job: Any, _pid: int, status: int, _rusage: Any) -> None:
+        """The build's process died without recording an end (OOM, SIGKILL): say so."""
+        try:
+            build_id = str(job.args[0])
+        except Exception:  # a job we cannot read is not ours to record
+            return
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {status}"
+        jobs.record_lost_build(
+            context, build_id, f"The worker process running this build died unexpectedly ({how})."
+        )
+
+    worker = Worker(
+        [build_queue(connection, settings.queue_name)],
+        connection=connection,
+        serializer=JSONSerializer,
+        work_horse_killed_handler=horse_killed,
+    )
+    worker.work(burst=args.burst, logging_level=args.log_level)
+    return 0
