@@ -41,7 +41,8 @@ class SignatureError(HostError):
 
 
 class PingWithoutRepository(HostError):  # noqa: N818 - a ping, not an error: answered 200
-    """A test delivery that names no repository (answered 200, ignored)."""
+    """A delivery that names no repository and asks for nothing: a ping, or an event kind that is
+    not built (an organization event, say). Answered 200, ignored, with the message as reason."""
 
 
 class HeaderMap(Protocol):
@@ -489,6 +490,11 @@ def file_paths(commit: Mapping[str, Any], path: str) -> list[str] | None:
 def unique(paths: Iterable[str]) -> tuple[str, ...]:
     """The paths without repeats, in first-seen order."""
     return tuple(dict.fromkeys(paths))
+
+
+def unbuilt_without_repository(event: str) -> PingWithoutRepository:
+    """For ``repository_name``: an event kind we do not build that names no repository."""
+    return PingWithoutRepository(f"event {event!r} is not built (and it names no repository)")
 
 
 def ignored(delivery: str, reason: str) -> Delivery:

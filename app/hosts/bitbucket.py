@@ -41,6 +41,7 @@ from app.hosts.base import (
     sha_field,
     split_ref,
     text_field,
+    unbuilt_without_repository,
 )
 from core.events import Delivery, PushEvent, RefType
 
@@ -81,6 +82,8 @@ def _name(event: str, data: dict[str, Any]) -> str:
     if repository is None:
         if event == SERVER_PING:
             raise PingWithoutRepository(f"{PING_REASON}; the ping names no repository.")
+        if event not in (CLOUD_PUSH, SERVER_PUSH):
+            raise unbuilt_without_repository(event)
         raise PayloadError("The payload has no 'repository'.")
     if event == CLOUD_PUSH:
         return _cloud_name(repository)

@@ -31,6 +31,7 @@ from app.hosts.base import (
     json_bytes,
     load_json_object,
     opt_int,
+    unbuilt_without_repository,
 )
 from app.hosts.github import REF_EVENTS_REASON, push_delivery
 from core.events import Delivery
@@ -58,8 +59,17 @@ def _repository(data: dict[str, Any]) -> str:
     return check_repository_name(name, "repository.full_name")
 
 
+def _event(headers: HeaderMap) -> str | None:
+    found = first_header(headers, EVENT_HEADERS)
+    return found[1].strip().lower() if found and found[1].strip() else None
+
+
 def repository_name(headers: HeaderMap, body: bytes) -> str:
-    return _repository(load_json_object(_json(headers, body)))
+    data = load_json_object(_json(headers, body))
+    event = _event(headers)
+    if data.get("repository") is None and event is not None and event != "push":
+        raise unbuilt_without_repository(event)
+    return _repository(data)
 
 
 def verify(headers: HeaderMap, body: bytes, secret: str) -> None:
@@ -89,13 +99,12 @@ def _truncated(data: dict[str, Any], commits: list[dict[str, Any]]) -> bool:
 
 def parse(headers: HeaderMap, body: bytes) -> Delivery:
     delivery = delivery_id(headers, DELIVERY_HEADERS, body)
-    found = first_header(headers, EVENT_HEADERS)
-    if found is None or not found[1].strip():
+    event = _event(headers)
+    if event is None:
         raise PayloadError(
             "The X-Gitea-Event header (or X-Forgejo-Event, X-Gogs-Event) is missing; "
             "is this a Gitea, Forgejo or Gogs delivery?"
         )
-    event = found[1].strip().lower()
     data = load_json_object(_json(headers, body))
     if event in ("create", "delete"):
         return ignored(delivery, REF_EVENTS_REASON.format(event=event))

@@ -38,6 +38,7 @@ from app.hosts.base import (
     sha_field,
     split_ref,
     text_field,
+    unbuilt_without_repository,
     unique,
 )
 from core.events import Delivery, PushEvent, RefType
@@ -66,13 +67,15 @@ def _event(headers: HeaderMap) -> str:
 
 
 def full_name(data: dict[str, Any], *, event: str | None) -> str:
-    """``repository.full_name``; a ping without a repository (organization hook) is a ping."""
+    """``repository.full_name``; a ping or another event we do not build may lack it."""
     repository = opt_obj(data, "repository", "repository")
     if repository is None:
         if event == "ping" or "zen" in data:
             raise PingWithoutRepository(
                 "This ping names no repository (an organization or app webhook): it was received."
             )
+        if event is not None and event != "push":
+            raise unbuilt_without_repository(event)
         raise PayloadError("The payload has no 'repository'.")
     name = get_str(repository, "full_name", "repository.full_name")
     return check_repository_name(name, "repository.full_name")

@@ -38,6 +38,7 @@ from app.hosts.base import (
     sha_field,
     split_ref,
     text_field,
+    unbuilt_without_repository,
     unique,
 )
 from core.events import Delivery, PushEvent
@@ -56,7 +57,11 @@ def _repository(data: dict[str, Any]) -> str:
 
 
 def repository_name(headers: HeaderMap, body: bytes) -> str:
-    return _repository(load_json_object(body))
+    data = load_json_object(body)
+    event = (header(headers, EVENT_HEADER) or "").strip()
+    if data.get("project") is None and event and _object_kind(headers, data) is None:
+        raise unbuilt_without_repository(event)
+    return _repository(data)
 
 
 def verify(headers: HeaderMap, body: bytes, secret: str) -> None:

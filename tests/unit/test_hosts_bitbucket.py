@@ -411,3 +411,11 @@ def test_server_refs_outside_branches_and_tags_are_not_built():
     delivery = bitbucket.parse(server_headers(), body)
     assert delivery.events == ()
     assert delivery.ignored
+
+
+def test_an_unbuilt_event_without_repository_is_ignored_not_refused():
+    body = json.dumps({"eventKey": "pr:opened", "pullRequest": {"id": 1}}).encode()
+    with pytest.raises(PingWithoutRepository, match="'pr:opened' is not built"):
+        bitbucket.repository_name(Headers({"X-Event-Key": "pr:opened"}), body)
+    with pytest.raises(PayloadError):
+        bitbucket.repository_name(server_headers(), body)

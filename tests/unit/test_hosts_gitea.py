@@ -12,7 +12,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from app.hosts import gitea
-from app.hosts.base import PayloadError, SignatureError
+from app.hosts.base import PayloadError, PingWithoutRepository, SignatureError
 from core.events import RefType
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks" / "gitea"
@@ -173,3 +173,11 @@ def test_malformed_pushes_are_payload_errors(body):
 def test_missing_event_header_is_a_payload_error():
     with pytest.raises(PayloadError, match="X-Gitea-Event"):
         gitea.parse({}, load(PUSH))
+
+
+def test_an_unbuilt_event_without_repository_is_ignored_not_refused():
+    body = json.dumps({"action": "created", "organization": {"username": "o"}}).encode()
+    with pytest.raises(PingWithoutRepository, match="'organization' is not built"):
+        gitea.repository_name(headers("organization"), body)
+    with pytest.raises(PayloadError):
+        gitea.repository_name(headers("push"), body)

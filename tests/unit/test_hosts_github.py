@@ -377,3 +377,11 @@ def test_repository_name_of_a_broken_body_is_a_payload_error():
 def test_unusable_delivery_header_is_a_payload_error():
     with pytest.raises(PayloadError):
         github.parse(headers(**{"X-GitHub-Delivery": "a b\tc"}), load("push-branch-update.json"))
+
+
+def test_an_unbuilt_event_without_repository_is_ignored_not_refused():
+    body = json.dumps({"action": "member_added", "organization": {"login": "o"}}).encode()
+    with pytest.raises(PingWithoutRepository, match="'organization' is not built"):
+        github.repository_name(headers("organization"), body)
+    with pytest.raises(PayloadError):
+        github.repository_name(headers("push"), body)

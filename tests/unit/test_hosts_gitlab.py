@@ -9,7 +9,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from app.hosts import gitlab
-from app.hosts.base import PayloadError, SignatureError
+from app.hosts.base import PayloadError, PingWithoutRepository, SignatureError
 from core.events import RefType
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks" / "gitlab"
@@ -204,3 +204,11 @@ def test_malformed_pushes_are_payload_errors(body):
 def test_missing_event_header_is_a_payload_error():
     with pytest.raises(PayloadError, match="X-Gitlab-Event"):
         gitlab.parse({}, load("push-hook-subgroup.json"))
+
+
+def test_an_unbuilt_event_without_project_is_ignored_not_refused():
+    body = json.dumps({"event_name": "user_add_to_group", "group_path": "g"}).encode()
+    with pytest.raises(PingWithoutRepository, match="'Member Hook' is not built"):
+        gitlab.repository_name(headers("Member Hook"), body)
+    with pytest.raises(PayloadError):
+        gitlab.repository_name(headers("Push Hook"), body)
