@@ -23,7 +23,7 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; ``str()`` is one ``FILE:LINE: message`` per line."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
     def __str__(self) -> str:

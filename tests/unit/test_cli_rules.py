@@ -218,3 +218,13 @@ def test_match_refuses_other_ref_namespaces(
 ) -> None:
     assert run(match_args(config_file, "--ref", "refs/pull/1/head")) == 2
     assert "neither a branch" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs_both_commands(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    assert main(["check-config", str(config_file)]) == 0
+    assert main(match_args(config_file, "--ref", "master", "--json")) == 0
+    assert "OK: 1 repository" in capsys.readouterr().out
