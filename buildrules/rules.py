@@ -7,16 +7,14 @@ group its regex lacks is a configuration error at load time, never a surprise at
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
 from buildrules.errors import Problem
 from buildrules.model import BuildRule, Location, PathFilter, is_regex_source
-from buildrules.paths import GlobError, compile_glob
 from buildrules.refs import parse_source_type
 from buildrules.render import render_rule
+from buildrules.rulefields import SHARED_KEYS, Field, read_shared_fields, resolve_locations
 from buildrules.tags import MAX_TAG_LENGTH, invalid_tag_chars, is_valid_tag
 from buildrules.templates import (
     BUILTIN_VARIABLES,
@@ -25,21 +23,10 @@ from buildrules.templates import (
     TemplateError,
     parse_template,
 )
-from buildrules.values import ENV_NAME_RE, check_image, normalize_context, normalize_dockerfile
-from buildrules.yamlnodes import Entry, NodeReader, describe
+from buildrules.yamlnodes import Entry, NodeReader
 from core.events import RefType
 
-SHARED_KEYS = (
-    "dockerfile",
-    "context",
-    "build_args",
-    "autobuild",
-    "build_caching",
-    "paths",
-    "image",
-)
 RULE_KEYS = ("source_type", "source", "docker_tag", *SHARED_KEYS)
-PATH_KEYS = ("include", "ignore")
 DEFAULT_DOCKER_TAG = "{sourceref}"
 RULE_HINTS = {
     "tag": "write docker_tag",
@@ -58,12 +45,6 @@ _GIT_NAME_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:\\]|\.\.|@\{|//|/\.|^\.|\.lo
 _COMMIT_PLACEHOLDER = "0" * 40
 
 
-@dataclass(frozen=True)
-class _Field:
-    value: Any
-    node: yaml.Node
-
-
 class RuleReader:
     """Reads the rules of one repository with the file's NodeReader (problems go there)."""
 
@@ -72,12 +53,12 @@ class RuleReader:
         self.image = image or ""  # the repository's image, for rules without their own
 
     def read_rules(self, node: yaml.Node, defaults_node: yaml.Node | None) -> tuple[BuildRule, ...]:
-        defaults: dict[str, _Field] = {}
+        defaults: dict[str, Field] = {}
         if defaults_node is not None:
             entries = self.reader.mapping(defaults_node, "defaults")
             if entries is not None:
                 self.reader.check_keys(entries, SHARED_KEYS, "defaults", RULE_HINTS)
-                defaults = self._shared_fields(entries)
+                defaults = read_shared_fields(self.reader, entries)
         nodes = self.reader.sequence(node, "build_rules")
         if nodes is None:
             return ()
@@ -91,7 +72,7 @@ class RuleReader:
 
     # -- one rule --------------------------------------------------------------------------------
 
-    def _read_rule(self, node: yaml.Node, defaults: dict[str, _Field]) -> BuildRule | None:
+    def _read_rule(self, node: yaml.Node, defaults: dict[str, Field]) -> BuildRule | None:
         reader = self.reader
         entries = reader.mapping(node, "a build rule")
         if entries is None:
@@ -100,12 +81,12 @@ class RuleReader:
         before = len(reader.problems)
         source_type = self._source_type(entries, node)
         source_pattern = self._source(entries, node)
-        own = self._shared_fields(entries)
+        own = read_shared_fields(self.reader, entries)
         fields = {**defaults, **own}
         for key in ("build_args", "paths"):  # maps merge key by key, the rule's keys winning
             if key in defaults and key in own:
                 merged = {**dict(defaults[key].value), **dict(own[key].value)}
-                fields[key] = _Field(tuple(merged.items()), own[key].node)
+                fields[key] = Field(tuple(merged.items()), own[key].node)
         if source_type is None or source_pattern is None:
             return None
         source, pattern = source_pattern
@@ -113,7 +94,7 @@ class RuleReader:
         label = f"build rule for {source_type} {source!r}"
         docker_tags = self._docker_tags(entries.get("docker_tag"), variables, label)
         build_args = self._check_build_args(fields.get("build_args"), variables, label)
-        dockerfile, context = self._locations(fields)
+        dockerfile, context = resolve_locations(reader, fields)
         if len(reader.problems) > before:
             return None
         path_lists = dict(fields["paths"].value) if "paths" in fields else {}
@@ -254,7 +235,7 @@ class RuleReader:
         return not messages
 
     def _check_build_args(
-        self, field: _Field | None, variables: SourceVariables, label: str
+        self, field: Field | None, variables: SourceVariables, label: str
     ) -> tuple[tuple[str, str], ...]:
         if field is None:
             return ()
@@ -264,131 +245,6 @@ class RuleReader:
             if self._check_variables(template, node, variables, f"build arg {name}", label):
                 result.append((name, text))
         return tuple(result)
-
-    # -- keys shared with defaults ----------------------------------------------------------------
-
-    def _shared_fields(self, entries: dict[str, Entry]) -> dict[str, _Field]:
-        reader = self.reader
-        fields: dict[str, _Field] = {}
-        for key in ("dockerfile",):
-            if key in entries:
-                value = reader.string(entries[key].value, key)
-                if value is not None:
-                    fields[key] = _Field(value, entries[key].value)
-        if "context" in entries:
-            value = reader.string(entries["context"].value, "context", allow_empty=True)
-            if value is not None:
-                fields["context"] = _Field(value, entries["context"].value)
-        for key in ("autobuild", "build_caching"):
-            if key in entries:
-                flag = reader.boolean(entries[key].value, key)
-                if flag is not None:
-                    fields[key] = _Field(flag, entries[key].value)
-        if "image" in entries:
-            image = reader.string(entries["image"].value, "image")
-            if image is not None:
-                try:
-                    fields["image"] = _Field(check_image(image.strip()), entries["image"].value)
-                except ValueError as exc:
-                    reader.add(entries["image"].value, str(exc))
-        if "build_args" in entries:
-            args = self._build_args(entries["build_args"].value)
-            if args is not None:
-                fields["build_args"] = _Field(args, entries["build_args"].value)
-        if "paths" in entries:
-            paths = self._paths(entries["paths"].value)
-            if paths is not None:
-                fields["paths"] = _Field(paths, entries["paths"].value)
-        return fields
-
-    def _build_args(self, node: yaml.Node) -> tuple[tuple[str, tuple[str, yaml.Node]], ...] | None:
-        reader = self.reader
-        entries = reader.mapping(node, "build_args")
-        if entries is None:
-            return None
-        args: list[tuple[str, tuple[str, yaml.Node]]] = []
-        for name, entry in entries.items():
-            if not ENV_NAME_RE.fullmatch(name):
-                reader.add(
-                    entry.key_node,
-                    f"build arg name {name!r} must be letters, digits "
-                    "and '_', not starting with a digit",
-                )
-                continue
-            if not isinstance(entry.value, yaml.ScalarNode) or entry.value.tag.endswith(":null"):
-                reader.add(
-                    entry.value,
-                    f"build arg {name} must be text, not {describe(entry.value)}; "
-                    "write '' for an empty value",
-                )
-                continue
-            text = reader.string(entry.value, f"build arg {name}", allow_empty=True)
-            if text is None:
-                continue
-            try:
-                parse_template(text)
-            except TemplateError as exc:
-                reader.add(entry.value, f"build arg {name}: {exc}")
-                continue
-            args.append((name, (text, entry.value)))
-        return tuple(args)
-
-    def _paths(self, node: yaml.Node) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
-        """The ``include``/``ignore`` lists given (a key not written is left out)."""
-        reader = self.reader
-        entries = reader.mapping(node, "paths")
-        if entries is None:
-            return None
-        reader.check_keys(entries, PATH_KEYS, "paths", {"exclude": "write ignore"})
-        lists: dict[str, tuple[str, ...]] = {}
-        for key in PATH_KEYS:
-            if key not in entries:
-                continue
-            value = entries[key].value
-            items = (
-                [value]
-                if isinstance(value, yaml.ScalarNode)
-                else reader.sequence(value, f"paths.{key}")
-            )
-            patterns: list[str] = []
-            for item in items or []:
-                text = reader.string(item, f"a paths.{key} pattern")
-                if text is None:
-                    continue
-                try:
-                    compile_glob(text)
-                except GlobError as exc:
-                    reader.add(item, str(exc))
-                    continue
-                patterns.append(text.strip())
-            lists[key] = tuple(patterns)
-        return tuple(lists.items())
-
-    def _locations(self, fields: dict[str, _Field]) -> tuple[str, str]:
-        """(dockerfile, context) in normal form; Docker Hub's blank context is the file's folder."""
-        reader = self.reader
-        dockerfile_field = fields.get("dockerfile")
-        context_field = fields.get("context")
-        raw_dockerfile = dockerfile_field.value if dockerfile_field else "Dockerfile"
-        dockerfile_node = dockerfile_field.node if dockerfile_field else None
-        if context_field is not None and not context_field.value.strip():
-            try:
-                path = normalize_dockerfile(str(raw_dockerfile).lstrip("/"))
-            except ValueError as exc:
-                reader.add(dockerfile_node, str(exc))
-                return "Dockerfile", "/"
-            folder, _, name = path.rpartition("/")
-            return name, "/" + folder
-        try:
-            context = normalize_context(context_field.value) if context_field else "/"
-        except ValueError as exc:
-            reader.add(context_field.node if context_field else None, str(exc))
-            context = "/"
-        try:
-            return normalize_dockerfile(raw_dockerfile), context
-        except ValueError as exc:
-            reader.add(dockerfile_node, str(exc))
-            return "Dockerfile", context
 
     # -- across rules ---------------------------------------------------------------------------
 

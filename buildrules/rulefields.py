@@ -1,0 +1,161 @@
+"""Rule keys that ``defaults:`` may also set: reading and checking them.
+
+``build_args`` values are kept with their YAML node, so that a template problem found later
+(against a particular rule's source) still names the line the value was written on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from buildrules.paths import GlobError, compile_glob
+from buildrules.templates import TemplateError, parse_template
+from buildrules.values import ENV_NAME_RE, check_image, normalize_context, normalize_dockerfile
+from buildrules.yamlnodes import Entry, NodeReader, describe
+
+SHARED_KEYS = (
+    "dockerfile",
+    "context",
+    "build_args",
+    "autobuild",
+    "build_caching",
+    "paths",
+    "image",
+)
+PATH_KEYS = ("include", "ignore")
+BuildArgs = tuple[tuple[str, tuple[str, yaml.Node]], ...]  # (name, (template, node))
+
+
+@dataclass(frozen=True)
+class Field:
+    """A checked value and the node it was written at."""
+
+    value: Any
+    node: yaml.Node
+
+
+def read_shared_fields(reader: NodeReader, entries: dict[str, Entry]) -> dict[str, Field]:
+    """The keys a rule shares with ``defaults``, checked; a key with a problem is left out."""
+    fields: dict[str, Field] = {}
+    for key in ("dockerfile",):
+        if key in entries:
+            value = reader.string(entries[key].value, key)
+            if value is not None:
+                fields[key] = Field(value, entries[key].value)
+    if "context" in entries:
+        value = reader.string(entries["context"].value, "context", allow_empty=True)
+        if value is not None:
+            fields["context"] = Field(value, entries["context"].value)
+    for key in ("autobuild", "build_caching"):
+        if key in entries:
+            flag = reader.boolean(entries[key].value, key)
+            if flag is not None:
+                fields[key] = Field(flag, entries[key].value)
+    if "image" in entries:
+        image = reader.string(entries["image"].value, "image")
+        if image is not None:
+            try:
+                fields["image"] = Field(check_image(image.strip()), entries["image"].value)
+            except ValueError as exc:
+                reader.add(entries["image"].value, str(exc))
+    if "build_args" in entries:
+        args = _build_args(reader, entries["build_args"].value)
+        if args is not None:
+            fields["build_args"] = Field(args, entries["build_args"].value)
+    if "paths" in entries:
+        paths = _paths(reader, entries["paths"].value)
+        if paths is not None:
+            fields["paths"] = Field(paths, entries["paths"].value)
+    return fields
+
+
+def _build_args(reader: NodeReader, node: yaml.Node) -> BuildArgs | None:
+    entries = reader.mapping(node, "build_args")
+    if entries is None:
+        return None
+    args: list[tuple[str, tuple[str, yaml.Node]]] = []
+    for name, entry in entries.items():
+        if not ENV_NAME_RE.fullmatch(name):
+            reader.add(
+                entry.key_node,
+                f"build arg name {name!r} must be letters, digits "
+                "and '_', not starting with a digit",
+            )
+            continue
+        if not isinstance(entry.value, yaml.ScalarNode) or entry.value.tag.endswith(":null"):
+            reader.add(
+                entry.value,
+                f"build arg {name} must be text, not {describe(entry.value)}; "
+                "write '' for an empty value",
+            )
+            continue
+        text = reader.string(entry.value, f"build arg {name}", allow_empty=True)
+        if text is None:
+            continue
+        try:
+            parse_template(text)
+        except TemplateError as exc:
+            reader.add(entry.value, f"build arg {name}: {exc}")
+            continue
+        args.append((name, (text, entry.value)))
+    return tuple(args)
+
+
+def _paths(reader: NodeReader, node: yaml.Node) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """The ``include``/``ignore`` lists given (a key not written is left out)."""
+    entries = reader.mapping(node, "paths")
+    if entries is None:
+        return None
+    reader.check_keys(entries, PATH_KEYS, "paths", {"exclude": "write ignore"})
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in PATH_KEYS:
+        if key not in entries:
+            continue
+        value = entries[key].value
+        items = (
+            [value]
+            if isinstance(value, yaml.ScalarNode)
+            else reader.sequence(value, f"paths.{key}")
+        )
+        patterns: list[str] = []
+        for item in items or []:
+            text = reader.string(item, f"a paths.{key} pattern")
+            if text is None:
+                continue
+            try:
+                compile_glob(text)
+            except GlobError as exc:
+                reader.add(item, str(exc))
+                continue
+            patterns.append(text.strip())
+        lists[key] = tuple(patterns)
+    return tuple(lists.items())
+
+
+def resolve_locations(reader: NodeReader, fields: dict[str, Field]) -> tuple[str, str]:
+    """(dockerfile, context) in normal form; Docker Hub's blank context is the file's folder."""
+    dockerfile_field = fields.get("dockerfile")
+    context_field = fields.get("context")
+    raw_dockerfile = dockerfile_field.value if dockerfile_field else "Dockerfile"
+    dockerfile_node = dockerfile_field.node if dockerfile_field else None
+    if context_field is not None and not context_field.value.strip():
+        try:
+            path = normalize_dockerfile(str(raw_dockerfile).lstrip("/"))
+        except ValueError as exc:
+            reader.add(dockerfile_node, str(exc))
+            return "Dockerfile", "/"
+        folder, _, name = path.rpartition("/")
+        return name, "/" + folder
+    try:
+        context = normalize_context(context_field.value) if context_field else "/"
+    except ValueError as exc:
+        reader.add(context_field.node if context_field else None, str(exc))
+        context = "/"
+    try:
+        return normalize_dockerfile(raw_dockerfile), context
+    except ValueError as exc:
+        reader.add(dockerfile_node, str(exc))
+        return "Dockerfile", context
