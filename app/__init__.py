@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import api, health, trigger, ui, webhooks
+from app import api, badge, health, trigger, ui, webhooks
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
+from app.session import configure_sessions
 from buildrules.model import Config
 from core.settings import Settings
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
-    for module in (webhooks, api, trigger, health, ui):
+    configure_sessions(app, settings)
+    for module in (webhooks, api, trigger, health, ui, badge):
         app.register_blueprint(module.blueprint)
     return app
