@@ -103,12 +103,15 @@ def _translate_segment(segment: str, pattern: str) -> str:
 
 
 def _translate_class(segment: str, start: int, pattern: str) -> tuple[str, int]:
-    """``[...]`` starting at ``start`` → (regex, index after the closing bracket)."""
+    """``[...]`` starting at ``start`` → (regex, index after the closing bracket).
+
+    A ``-`` is a range only between two other characters; anywhere else it is itself.
+    """
     i = start + 1
     negate = i < len(segment) and segment[i] in "!^"
     if negate:
         i += 1
-    body: list[str] = []
+    tokens: list[str | None] = []  # None marks a '-' still to be decided
     first = True
     while True:
         if i >= len(segment):
@@ -118,16 +121,23 @@ def _translate_class(segment: str, start: int, pattern: str) -> tuple[str, int]:
             break
         if char == "\\" and i + 1 < len(segment):
             i += 1
-            body.append(re.escape(segment[i]))
-        elif char in "[]^\\&~|":
-            body.append("\\" + char)
+            tokens.append(re.escape(segment[i]))
+        elif char == "-":
+            tokens.append(None)
         else:
-            body.append(char)
+            tokens.append(re.escape(char))
         first = False
         i += 1
-    inner = "".join(body)
-    regex = f"[^/{inner}]" if negate else f"(?:(?!/)[{inner}])"
-    return regex, i + 1
+    parts: list[str] = []
+    for index, token in enumerate(tokens):
+        if token is not None:
+            parts.append(token)
+            continue
+        between = 0 < index < len(tokens) - 1
+        is_range = between and tokens[index - 1] is not None and tokens[index + 1] is not None
+        parts.append("-" if is_range and not parts[-1].endswith("-") else "\\-")
+    inner = "".join(parts)
+    return f"(?:(?!/)[{'^' if negate else ''}{inner}])", i + 1
 
 
 def normalize_path(path: str) -> str:

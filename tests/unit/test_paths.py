@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildrules.model import PathFilter
 from buildrules.paths import GlobError, compile_glob, evaluate, matches_any
@@ -132,3 +136,37 @@ def test_ignore_wins_over_include() -> None:
 def test_known_empty_change_list_does_not_build_a_filtered_rule() -> None:
     decision = evaluate(PathFilter(include=("src/",)), ())
     assert not decision.build and decision.reason == "the push changes no files"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab/*?[]!^-\\.{}() ")), max_size=20), st.text(max_size=20)
+)
+def test_any_pattern_either_compiles_or_is_a_glob_error(pattern: str, path: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            compiled = compile_glob(pattern)
+        except GlobError:
+            return
+        compiled.fullmatch(path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("[!-a]", "b", True),
+        ("[!-a]", "-", False),
+        ("[-a]", "-", True),
+        ("[a-]", "-", True),
+        ("[a--b]", "-", True),
+        ("[]]", "]", True),
+        ("x[!a]", "x/", False),
+    ],
+)
+def test_dashes_and_brackets_in_sets_mean_themselves_outside_ranges(
+    pattern: str, path: str, expected: bool
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert matches(pattern, path) is expected
