@@ -28,7 +28,7 @@ from worker.deadline import Deadline
 from worker.errors import CheckoutError, ContextError, WorkerError
 from worker.gitcmd import Git, GitResult, GitTimeoutError, failure_reason, kill_group
 
-SHA_RE = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
 
 # Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
@@ -43,7 +43,7 @@ LogFn = Callable[[str], None]
 
 def validate_sha(sha: str) -> str:
     """``sha`` if it is a full commit id (40 or 64 lowercase hex digits)."""
-    if not isinstance(sha, str) or not SHA_RE.match(sha):
+    if not isinstance(sha, str) or not SHA_RE.fullmatch(sha):
         raise WorkerError(f"The build's commit {sha!r} is not a full commit id")
     return sha
 

@@ -40,10 +40,10 @@ LABEL_BUILD_ID = "io.autobuild.build-id"
 
 def validate_reference(image: str, tags: Iterable[str]) -> None:
     """Refuse an image name or tag Docker would refuse, before any work is done."""
-    if not IMAGE_RE.match(image) or len(image) > 255:
+    if not IMAGE_RE.fullmatch(image) or len(image) > 255:
         raise UserBuildError(f"{image!r} is not a valid image name (lowercase registry/repository)")
     for tag in tags:
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise UserBuildError(f"{tag!r} is not a valid Docker tag")
 
 

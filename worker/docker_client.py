@@ -23,6 +23,25 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 RegistryCredentials = Mapping[str, Mapping[str, str]]  # host -> {"username", "password"}
 
 
+class NoStoredCredentials(auth.AuthConfig):  # type: ignore[misc]
+    """An auth configuration that holds nothing and never admits to being empty: the SDK reloads
+    ``~/.docker/config.json`` from disk whenever its in-memory configuration is empty (pushes and
+    pulls without ``auth_config`` go through ``auth.get_config_header``, which does just that)."""
+
+    def __init__(self) -> None:
+        super().__init__({"auths": {}})
+
+    @property
+    def is_empty(self) -> bool:
+        return False
+
+    def resolve_authconfig(self, registry: str | None = None) -> None:
+        return None
+
+    def get_all_credentials(self) -> dict[str, Any]:
+        return {}
+
+
 class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
     """``docker.APIClient`` that only ever uses the credentials it is given."""
 
@@ -30,7 +49,7 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
         self, *args: Any, registry_credentials: RegistryCredentials | None = None, **kwargs: Any
     ):
         super().__init__(*args, **kwargs)
-        self._auth_configs = auth.AuthConfig({})
+        self._auth_configs = NoStoredCredentials()
         self.registry_credentials: dict[str, dict[str, str]] = {
             host: {**creds, "serveraddress": host}
             for host, creds in (registry_credentials or {}).items()
@@ -38,7 +57,7 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
 
     def reload_config(self, dockercfg_path: str | None = None) -> None:
         """Never pick up the worker's Docker configuration file."""
-        self._auth_configs = auth.AuthConfig({})
+        self._auth_configs = NoStoredCredentials()
 
     def _set_auth_headers(self, headers: dict[str, str]) -> None:
         if self.registry_credentials:

@@ -57,7 +57,7 @@ def consume_push_stream(
         digest = aux_value(chunk, "Digest") or digest
     if digest is None:
         raise PushError(f"Push of {reference} ended without a digest from the registry")
-    if not DIGEST_RE.match(digest):
+    if not DIGEST_RE.fullmatch(digest):
         raise PushError(f"Push of {reference} reported a malformed digest {digest!r}")
     return digest
 

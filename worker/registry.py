@@ -230,7 +230,7 @@ class RegistryClient:
                 f"Registry {self.host} answered HTTP {response.status_code} for {name}:{reference}"
             )
         digest = response.headers.get("Docker-Content-Digest", "").strip()
-        if not DIGEST_RE.match(digest):
+        if not DIGEST_RE.fullmatch(digest):
             raise RegistryError(
                 f"Registry {self.host} did not answer {name}:{reference} with a content digest"
             )

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Per-layer statuses that only say a layer is queued: noise in a build log.
+QUIET_STATUSES = frozenset({"Preparing", "Waiting", "Pulling fs layer"})
 STEP_RE = re.compile(r"^Step (?P<step>\d+)/(?P<total>\d+) : ")
 
 
@@ -83,6 +85,8 @@ def status_line(chunk: Mapping[str, Any]) -> str | None:
     ``Pushing``/``Downloading`` bars) are dropped, the start and end of each layer are kept."""
     status = chunk.get("status")
     if not status or chunk.get("progress") or _is_progress_tick(chunk):
+        return None
+    if status in QUIET_STATUSES:
         return None
     layer = chunk.get("id")
     return f"{layer}: {status}" if layer else str(status)

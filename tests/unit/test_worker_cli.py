@@ -1,0 +1,26 @@
+"""``autobuild worker`` refuses to start on a broken configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.main import build_parser, main
+
+
+def test_the_worker_command_takes_burst():
+    args = build_parser().parse_args(["worker", "--burst"])
+    assert args.burst is True
+    assert build_parser().parse_args(["worker"]).burst is False
+
+
+def test_a_broken_configuration_stops_the_worker_with_file_and_line(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "broken.yml"
+    config.write_text("repositories:\n  - provider: github\n    nmae: typo\n")
+    monkeypatch.setenv("AUTOBUILD_CONFIG", str(config))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "--burst"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip()
+    assert all(line.startswith(f"{config}:") for line in err.strip().splitlines())
