@@ -231,14 +231,20 @@ def read_document(file: Path, problems: list[Problem]) -> Document | None:
 
 def parse_document(text: str, file: Path, problems: list[Problem]) -> Document | None:
     """Parse YAML text that came from ``file``; None (with a problem recorded) when it is broken."""
-    loader = _NoAliasLoader(text)
     try:
+        loader = _NoAliasLoader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         reason = exc.problem or exc.context or "invalid YAML"
         problems.append(Problem(file, line, f"invalid YAML: {reason}"))
+        return None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        problems.append(
+            Problem(file, line, f"invalid YAML: the character U+{exc.character:04X} is not allowed")
+        )
         return None
     except yaml.YAMLError as exc:
         problems.append(Problem(file, 1, f"invalid YAML: {exc}"))

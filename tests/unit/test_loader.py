@@ -6,6 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildrules.errors import ConfigError, Problem
 from buildrules.loader import load, load_text
@@ -850,3 +853,123 @@ def test_problems_from_several_files_are_all_reported(tmp_path: Path) -> None:
 def test_empty_directory_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no \*.yml or \*.yaml files"):
         load(tmp_path)
+
+
+# -- robustness: any structure gives a Config or a ConfigError, nothing else -------------------
+
+_KEYS = [
+    "repositories",
+    "registries",
+    "provider",
+    "name",
+    "clone_url",
+    "image",
+    "build_rules",
+    "defaults",
+    "source_type",
+    "source",
+    "docker_tag",
+    "dockerfile",
+    "context",
+    "build_args",
+    "autobuild",
+    "build_caching",
+    "paths",
+    "include",
+    "ignore",
+    "timeout",
+    "memory",
+    "cpus",
+    "network",
+    "retries",
+    "host",
+    "username_env",
+    "webhook_secret_env",
+    "x",
+]
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=True),
+    st.sampled_from(["github", "main", "/^v(.*)$/", "{\\1}", "{sourceref}", "a/b", "", "/("]),
+    st.text(max_size=12),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _values, max_size=4))
+def test_any_yaml_structure_loads_or_raises_config_error(document: dict[str, object]) -> None:
+    text = yaml.safe_dump(document, allow_unicode=True)
+    try:
+        load_text(text, "fuzz.yml")
+    except ConfigError as error:
+        assert error.problems
+        assert all(str(p).startswith("fuzz.yml:") for p in error.problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_loads_or_raises_config_error(text: str) -> None:
+    try:
+        load_text(text, "fuzz.yml")
+    except ConfigError as error:
+        assert error.problems
+
+
+_rule_values = st.one_of(
+    _scalars,
+    st.lists(_scalars, max_size=3),
+    st.dictionaries(st.sampled_from(["include", "ignore", "A", "B_1", "1x"]), _scalars, max_size=3),
+)
+_rules = st.dictionaries(
+    st.sampled_from(
+        [
+            "source_type",
+            "source",
+            "docker_tag",
+            "dockerfile",
+            "context",
+            "build_args",
+            "autobuild",
+            "build_caching",
+            "paths",
+            "image",
+            "tag",
+        ]
+    ),
+    _rule_values,
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_rules, max_size=3),
+    _rules,
+    st.dictionaries(st.sampled_from(_KEYS), _values, max_size=3),
+)
+def test_any_rule_values_load_or_raise_config_error(
+    rules: list[dict[str, object]], defaults: dict[str, object], extra: dict[str, object]
+) -> None:
+    repository: dict[str, object] = {
+        "provider": "github",
+        "name": "a/b",
+        "clone_url": "https://example.com/a/b.git",
+        "image": "r.example.com/a/b",
+        "build_rules": rules,
+        "defaults": defaults,
+    }
+    repository.update(extra)
+    text = yaml.safe_dump({"repositories": [repository]}, allow_unicode=True)
+    try:
+        load_text(text, "fuzz.yml")
+    except ConfigError as error:
+        assert error.problems
