@@ -49,6 +49,7 @@
     logNode.append(span, "\n");
     track(line.text, line.phase);
     markErrorLine(span);
+    renderPhases();
     logEmpty.hidden = true;
     if (stick) logNode.scrollTop = logNode.scrollHeight;
   }
@@ -59,7 +60,9 @@
     logState.textContent = "live";
     source.addEventListener("line", function (event) {
       lastId = event.lastEventId || lastId;
-      appendLine(JSON.parse(event.data));
+      const line = JSON.parse(event.data);
+      appendLine(line);
+      if (line.phase) refresh();  /* a new phase: the status has just changed too */
       A.setConnectionLost(false);
     });
     source.addEventListener("end", function (event) {
@@ -89,7 +92,7 @@
     const error = build ? build.error : document.getElementById("error-text").textContent.trim();
     if (!error || ["failed", "error", "timed_out"].indexOf(status) === -1) return;
     const text = span.lastChild.textContent.trim();
-    if (text.length >= 8 && (error.indexOf(text) !== -1 || text.indexOf(error) !== -1)) {
+    if (text.length >= 20 && (error.indexOf(text) !== -1 || text.indexOf(error) !== -1)) {
       span.classList.add("error-line");
     }
   }
@@ -174,6 +177,7 @@
     const duration = document.getElementById("duration");
     duration.dataset.started = data.started_at || "";
     duration.dataset.finished = data.finished_at || "";
+    A.refreshTimes(root);
     const cancel = document.getElementById("cancel");
     const retry = document.getElementById("retry");
     if (cancel) cancel.hidden = A.isTerminal(status);

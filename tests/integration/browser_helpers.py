@@ -12,6 +12,7 @@ import os
 import shutil
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +107,19 @@ def new_page(browser: Any, width: int = 1280, height: int = 860) -> Any:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.js_errors = errors  # the tests assert that no script failed
     return page
+
+
+def wait_until(page: Any, expression: str, timeout: float = 15.0) -> Any:
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates
+    its predicate with eval, which the UI's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout}s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def screenshot(page: Any, name: str, *, readme: bool = False, full_page: bool = True) -> Path:
