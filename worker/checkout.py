@@ -331,12 +331,14 @@ class Mirror:
             _, tar_err = untar.communicate(timeout=deadline.timeout())
             archive_err = archive.stderr.read()
             archive.wait(timeout=deadline.timeout(LOCAL_COMMAND_SECONDS))
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:  # our deadline, or rq's job timeout arriving meanwhile
             kill_group(archive)
             kill_group(untar)
             archive.wait()
             untar.wait()
-            raise deadline.error(f"exporting commit {sha[:7]}") from None
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise deadline.error(f"exporting commit {sha[:7]}") from None
+            raise
         finally:
             archive.stderr.close()
         if archive.returncode != 0:

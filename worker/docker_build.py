@@ -40,6 +40,9 @@ LABEL_BUILD_ID = "io.autobuild.build-id"
 
 def validate_reference(image: str, tags: Iterable[str]) -> None:
     """Refuse an image name or tag Docker would refuse, before any work is done."""
+    tags = list(tags)
+    if not tags:
+        raise UserBuildError(f"The build of {image} has no tag to build and push")
     if not IMAGE_RE.fullmatch(image) or len(image) > 255:
         raise UserBuildError(f"{image!r} is not a valid image name (lowercase registry/repository)")
     for tag in tags:

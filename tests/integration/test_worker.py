@@ -367,6 +367,23 @@ def test_a_build_canceled_while_queued_is_left_alone(
     assert log_text(clean_redis, record.id) == ""
 
 
+def test_a_build_whose_worker_died_is_recorded_as_an_error_once(
+    tmp_path, redis_url, clean_redis, make_git_repo, image
+):
+    repo = make_git_repo({"Dockerfile": "FROM scratch\n"})
+    repository = make_repository(repo.url, image)
+    context = make_context(tmp_path, redis_url, clean_redis, [repository])
+    record = create_record(context.store, repository, repo.head())
+    context.store.transition(record.id, BuildStatus.BUILDING)
+
+    assert jobs.record_lost_build(context, record.id, "The worker process died (signal 9).")
+    ended = context.store.require(record.id)
+    assert ended.status is BuildStatus.ERROR
+    assert ended.error == "The worker process died (signal 9)."
+    assert log_text(clean_redis, record.id).endswith("The worker process died (signal 9).")
+    assert not jobs.record_lost_build(context, record.id, "again")  # terminal stays terminal
+
+
 def test_run_build_runs_through_an_rq_burst_worker(
     tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
 ):

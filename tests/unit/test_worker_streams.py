@@ -167,6 +167,8 @@ def test_references_docker_would_refuse_are_refused_first():
         validate_reference("127.0.0.1:5000/Team/App", ["latest"])
     with pytest.raises(UserBuildError, match="not a valid Docker tag"):
         validate_reference("127.0.0.1:5000/app", ["latest\n"])
+    with pytest.raises(UserBuildError, match="no tag to build"):
+        validate_reference("127.0.0.1:5000/app", [])
 
 
 # --- push streams --------------------------------------------------------------------------------
