@@ -10,7 +10,6 @@ from app.hosts import get_host
 from app.hosts.base import HostModule, PayloadError, PingWithoutRepository, SignatureError
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
-from buildrules.skip import skip_marker
 from core.build import Trigger
 from core.control import QueueFullError
 from core.dispatch import dispatch
@@ -54,11 +53,7 @@ def _plans(context: AppContext, delivery: Delivery) -> tuple[list[BuildPlan], li
     plans: list[BuildPlan] = []
     reasons: list[str] = []
     for event in delivery.events:
-        marker = skip_marker(event.head_message)
-        if marker:
-            reasons.append(f"commit {event.short_sha} on {event.ref_name} says {marker}")
-            continue
-        result = match(context.config, event)
+        result = match(context.config, event)  # also honours skip markers, with a reason
         plans.extend(result.plans)
         if not result.plans and result.reason:
             reasons.append(result.reason)

@@ -23,26 +23,24 @@ REPO = "octo/e2e"
 
 def write_config(tmp_path, clone_url, image, registries=""):
     config = tmp_path / "autobuild.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            {registries}
-            repositories:
-              - provider: github
-                name: {REPO}
-                clone_url: {clone_url}
-                image: {image}
-                webhook_secret_env: E2E_SECRET
-                build_rules:
-                  - source_type: branch
-                    source: master
-                    docker_tag: latest
-                  - source_type: tag
-                    source: /^v([0-9.]+)$/
-                    docker_tag: '{{\\1}}'
-            """
-        )
+    repositories = textwrap.dedent(
+        f"""
+        repositories:
+          - provider: github
+            name: {REPO}
+            clone_url: {clone_url}
+            image: {image}
+            webhook_secret_env: E2E_SECRET
+            build_rules:
+              - source_type: branch
+                source: master
+                docker_tag: latest
+              - source_type: tag
+                source: /^v([0-9.]+)$/
+                docker_tag: '{{\\1}}'
+        """
     )
+    config.write_text(registries + repositories)
     return config
 
 
