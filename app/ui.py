@@ -41,7 +41,10 @@ ACTIVE_FILTER = ",".join(
                       BuildStatus.PUSHING)
 )  # fmt: skip
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
-PUSHED_TAG_RE = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64})")
+# A tag pushed: the worker's "Pushed <image>:<tag> as <digest>", or Docker's "<tag>: digest: ...".
+WORKER_PUSHED_RE = re.compile(r"^Pushed \S+:([^:\s/]+) as sha256:[0-9a-f]{64}")
+DOCKER_PUSHED_RE = re.compile(r"^([^:\s/]+): digest: sha256:[0-9a-f]{64}")
+MARKER_PREFIX = "==> "  # BuildLog.phase lines
 PHASES = (("clone", "Clone"), ("build", "Build"), ("push", "Push"))
 STATUS_PHASE = {BuildStatus.CLONING: 0, BuildStatus.BUILDING: 1, BuildStatus.PUSHING: 2}
 
@@ -151,7 +154,13 @@ def display_url(url: str) -> str:
 
 blueprint.add_app_template_filter(iso, "iso")
 blueprint.add_app_template_filter(clock, "clock")
+def is_marker(line: LogLine) -> bool:
+    """A phase marker line (``BuildLog.phase``), shown as a heading in the log."""
+    return line.phase is not None and line.text.startswith(MARKER_PREFIX)
+
+
 blueprint.add_app_template_filter(duration, "duration")
+blueprint.add_app_template_test(is_marker, "marker")
 
 
 # --- build phases ------------------------------------------------------------------------------
@@ -190,7 +199,7 @@ def phases_for(record: BuildRecord, lines: Sequence[LogLine]) -> list[Phase]:
         found = STEP_RE.match(line.text)
         if found:
             step = (int(found.group(1)), int(found.group(2)))
-        tag = PUSHED_TAG_RE.match(line.text)
+        tag = WORKER_PUSHED_RE.match(line.text) or DOCKER_PUSHED_RE.match(line.text)
         if tag and current == "push":
             pushed.add(tag.group(1))
     phases = []

@@ -5,7 +5,10 @@
   const A = window.Autobuild;
   const POLL_MS = 2000;
   const STEP_RE = /^Step (\d+)\/(\d+) : /;
-  const PUSHED_TAG_RE = /^(\S+): digest: (sha256:[0-9a-f]{64})/;
+  /* A tag pushed: the worker's "Pushed <image>:<tag> as <digest>", or Docker's "<tag>: digest: ...". */
+  const WORKER_PUSHED_RE = /^Pushed \S+:([^:\s/]+) as sha256:[0-9a-f]{64}/;
+  const DOCKER_PUSHED_RE = /^([^:\s/]+): digest: sha256:[0-9a-f]{64}/;
+  const MARKER_PREFIX = "==> ";
   const PHASES = ["clone", "build", "push"];
   const STATUS_PHASE = { cloning: 0, building: 1, pushing: 2 };
 
@@ -26,15 +29,18 @@
 
   /* -- the log ------------------------------------------------------------------------------ */
 
+  /* Follow the progress a line tells; true when it starts a new phase. */
   function track(text, phase) {
+    const changed = Boolean(phase) && phase !== progress.current;
     if (phase) {
       progress.current = phase;
       progress.seen.add(phase);
     }
     const step = STEP_RE.exec(text);
     if (step) progress.step = [Number(step[1]), Number(step[2])];
-    const pushed = PUSHED_TAG_RE.exec(text);
+    const pushed = WORKER_PUSHED_RE.exec(text) || DOCKER_PUSHED_RE.exec(text);
     if (pushed && progress.current === "push") progress.pushed.add(pushed[1]);
+    return changed;
   }
 
   function atBottom() {
@@ -44,14 +50,16 @@
   function appendLine(line) {
     const stick = follow.checked;
     const time = new Date(line.time);
-    const span = A.el("span", { class: line.phase ? "line marker" : "line", dataset: { phase: line.phase || "" } },
+    const marker = Boolean(line.phase) && line.text.startsWith(MARKER_PREFIX);
+    const span = A.el("span", { class: marker ? "line marker" : "line", dataset: { phase: line.phase || "" } },
       A.el("time", { datetime: line.time }, time.toISOString().slice(11, 19)), " " + line.text);
     logNode.append(span, "\n");
-    track(line.text, line.phase);
+    const newPhase = track(line.text, line.phase);
     markErrorLine(span);
     renderPhases();
     logEmpty.hidden = true;
     if (stick) logNode.scrollTop = logNode.scrollHeight;
+    return newPhase;
   }
 
   function openStream() {
@@ -60,9 +68,7 @@
     logState.textContent = "live";
     source.addEventListener("line", function (event) {
       lastId = event.lastEventId || lastId;
-      const line = JSON.parse(event.data);
-      appendLine(line);
-      if (line.phase) refresh();  /* a new phase: the status has just changed too */
+      if (appendLine(JSON.parse(event.data))) refresh();  /* a new phase: a new status too */
       A.setConnectionLost(false);
     });
     source.addEventListener("end", function (event) {

@@ -213,32 +213,38 @@ BUILD_STEPS = (
 )
 
 
-def run_fake_build(store: BuildStore, record: BuildRecord, pause: Any = None,
-                   fail_at_step: int | None = None) -> BuildRecord:  # fmt: skip
-    """Walk a build through clone, build and push the way the worker does, writing the log;
-    ``pause()`` is called between lines (a test waits there); optionally fail at a step."""
+def run_fake_build(
+    store: BuildStore, record: BuildRecord, pause: Any = None, fail_at_step: int | None = None
+) -> BuildRecord:
+    """Walk a build through clone, build and push writing the log the way worker.jobs does
+    (phase markers, lines tagged with their phase); ``pause()`` is called between lines (a test
+    waits there); optionally fail at a step."""
     log = build_log(store, record.id)
     wait = pause or (lambda: None)
     store.transition(record.id, BuildStatus.CLONING)
-    log.phase("clone", f"Cloning {record.repository} at {record.commit[:12]}")
-    log.append(f"Checked out {record.commit[:12]} ({record.source_name})")
+    log.phase("clone", f"Fetching commit {record.commit[:12]} (branch {record.source_name})")
+    log.append(f"Commit {record.commit[:12]} fetched", phase="clone")
     wait()
     store.transition(record.id, BuildStatus.BUILDING)
-    log.phase("build", f"Building {record.dockerfile}")
+    log.phase("build", f"Building {record.image}:{record.docker_tags[0]} from {record.dockerfile}")
     for line in BUILD_STEPS:
         if fail_at_step is not None and line.startswith(f"Step {fail_at_step + 1}/"):
             error = "The command '/bin/sh -c echo compiling && exit 3' returned a non-zero code: 3"
-            log.append(error)
+            log.append(f"Build failed: {error}")
             return store.transition(record.id, BuildStatus.FAILED, error=error)
-        log.append(line)
+        log.append(line, phase="build")
         wait()
     store.transition(record.id, BuildStatus.PUSHING)
     log.phase("push", f"Pushing {record.image} ({', '.join(record.docker_tags)})")
     for tag in record.docker_tags:
-        log.append(f"The push refers to repository [{record.image}]")
-        log.append("3f1e2d3c4b5a: Pushed")
-        log.append(f"{tag}: digest: {FAKE_DIGEST} size: 527")
+        log.append(f"The push refers to repository [{record.image}]", phase="push")
+        log.append("3f1e2d3c4b5a: Pushed", phase="push")
+        log.append(f"{tag}: digest: {FAKE_DIGEST} size: 527", phase="push")
+        log.append(f"Pushed {record.image}:{tag} as {FAKE_DIGEST}", phase="push")
         wait()
+    log.append(
+        f"Build succeeded: {record.image} ({', '.join(record.docker_tags)}) is {FAKE_DIGEST}"
+    )
     return store.transition(
         record.id, BuildStatus.SUCCESS, digest=FAKE_DIGEST, image_id="sha256:9a8b"
     )
