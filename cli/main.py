@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "cli.match",
     "cli.git_hook",
     "cli.demo",
+    "cli.builds",
+    "cli.logs",
+    "cli.trigger_cmd",
 )
 
 
