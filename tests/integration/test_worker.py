@@ -336,10 +336,16 @@ def test_an_unreachable_registry_is_an_error(
     assert record.digest is None
 
 
-def test_the_repository_timeout_ends_a_silent_build_as_timed_out(
-    tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
+def running_containers_with(docker_api, marker: str) -> list[str]:
+    running = docker_api.containers(filters={"status": "running"})
+    return [c["Id"] for c in running if marker in (c.get("Command") or "")]
+
+
+def test_the_repository_timeout_ends_a_silent_build_and_its_container(
+    tmp_path, redis_url, clean_redis, docker_api, base_image, make_git_repo, image
 ):
-    repo = make_git_repo({"Dockerfile": dockerfile(base_image, "RUN echo sleeping && sleep 60")})
+    marker = f"sleeper-{uuid.uuid4().hex[:8]}"
+    repo = make_git_repo({"Dockerfile": dockerfile(base_image, f"RUN echo {marker} && sleep 60")})
     repository = make_repository(repo.url, image, timeout_seconds=4)
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
 
@@ -350,7 +356,13 @@ def test_the_repository_timeout_ends_a_silent_build_as_timed_out(
     assert time.monotonic() - started < 30
     assert "the repository's timeout of 4 seconds was reached" in record.error
     assert "timeout of 4 seconds" in log_text(clean_redis, record.id).splitlines()[-1]
+    assert marker in log_text(clean_redis, record.id)
     assert registry_digest(image, "latest") is None
+    # Dropping the build's connection makes the daemon abort the build and remove its container.
+    deadline = time.monotonic() + 10
+    while running_containers_with(docker_api, marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running_containers_with(docker_api, marker) == []
 
 
 def test_a_build_canceled_while_queued_is_left_alone(
