@@ -173,7 +173,7 @@ def test_the_build_page_follows_the_log_until_success_and_shows_the_digest(serve
             page.locator('.phase-active[data-phase="build"]').wait_for()
             assert page.locator('[data-phase="build"] .phase-detail').inner_text() == "step 2 of 3"
             page.locator('h1 .status[data-status="building"]').wait_for()
-            screenshot(page, "build-running", readme=True)
+            screenshot(page, "build-running")
         if page.locator("#build").get_attribute("data-status") == "success":
             break
         assert len(counts) < 40, counts
