@@ -236,14 +236,17 @@ def split_repository(value: str) -> tuple[str | None, str | None]:
     return None, value
 
 
-def _status_filter(raw: str) -> set[BuildStatus] | None:
-    statuses = set()
+def status_filter(raw: str) -> list[BuildStatus]:
+    """The known statuses named in ``raw`` (comma-separated), in order; unknown names dropped."""
+    statuses: list[BuildStatus] = []
     for name in raw.split(","):
         try:
-            statuses.add(BuildStatus(name.strip()))
+            status = BuildStatus(name.strip())
         except ValueError:
             continue
-    return statuses or None
+        if status not in statuses:
+            statuses.append(status)
+    return statuses
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -265,20 +268,17 @@ def _repository_options(context: AppContext, current: str) -> list[str]:
 def dashboard() -> str:
     context = app_context()
     repository_filter = request.args.get("repository", "").strip()
-    status_filter = request.args.get("status", "").strip()
+    statuses = status_filter(request.args.get("status", ""))
     provider, name = split_repository(repository_filter)
     builds = context.store.recent(
-        provider=provider,
-        repository=name,
-        statuses=_status_filter(status_filter),
-        limit=DASHBOARD_LIMIT,
+        provider=provider, repository=name, statuses=statuses or None, limit=DASHBOARD_LIMIT
     )
     return render_template(
         "dashboard.html",
         builds=builds,
         repository_options=_repository_options(context, repository_filter),
         repository_filter=repository_filter,
-        status_filter=status_filter,
+        status_filter=",".join(s.value for s in statuses),
         statuses=[s.value for s in BuildStatus],
         active_filter=ACTIVE_FILTER,
         api_provider=provider or "",

@@ -198,7 +198,7 @@
       render(await A.api(root.dataset.api));
       A.setConnectionLost(false);
     } catch (error) {
-      A.setConnectionLost(true);
+      A.setConnectionLost(error);
     }
   }
 

@@ -75,9 +75,15 @@ window.Autobuild = (function () {
     node.textContent = status.replace(/_/g, " ");
   }
 
-  function setConnectionLost(lost) {
+  /* The banner under the header: false hides it; an error says what went wrong. */
+  function setConnectionLost(problem) {
     const banner = document.getElementById("connection");
-    if (banner) banner.hidden = !lost;
+    if (!banner) return;
+    banner.hidden = !problem;
+    if (!problem) return;
+    banner.textContent = problem instanceof Error && problem.status
+      ? "The server answered: " + problem.message + " Retrying…"
+      : "Connection to the server lost; retrying…";
   }
 
   /* A JSON API call with the login cookie; the custom header is the CSRF guard. */

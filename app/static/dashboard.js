@@ -82,7 +82,7 @@
       render(data.builds);
       A.setConnectionLost(false);
     } catch (error) {
-      A.setConnectionLost(true);
+      A.setConnectionLost(error);
     }
     inFlight = false;
     schedule();

@@ -277,3 +277,15 @@ def test_private_mode_sends_the_browser_to_the_login_and_back(tmp_path, redis_ur
         assert page.evaluate("document.cookie") == ""  # HttpOnly: scripts cannot read it
         assert page.js_errors == []
         page.context.close()
+
+
+def test_the_dashboard_says_when_the_server_is_gone(tmp_path, redis_url, store, browser):
+    settings = make_settings(write_ui_config(tmp_path), redis_url, tmp_path)
+    page = new_page(browser)
+    with live_server(make_app(settings)) as server:
+        page.goto(server.url + "/")
+        assert page.locator("#connection").is_hidden()
+    page.locator("#connection").wait_for()  # the next poll fails
+    assert "lost" in page.locator("#connection").inner_text()
+    assert page.js_errors == []
+    page.context.close()
