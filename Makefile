@@ -1,0 +1,50 @@
+# Autobuild: the commands of the contract (see README.md and ../shared/DESIGN.md).
+#
+#   make setup      system packages (apt, when missing), .venv, the project with its test extras
+#   make services   Redis, a Docker daemon and a registry, started only when they do not answer
+#   make test       setup + services, then every test (unit and integration); what .ci/run runs
+#   make lint       ruff and mypy
+#   make run        setup + services, then the web UI and one worker (Procfile); Ctrl-C stops them
+#   make demo-push  commit to the demo repository and send its signed webhook (with make run up)
+#   make services-stop / services-status
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PYTEST_ARGS ?=
+LINT_PATHS := app worker buildrules core cli
+
+.DEFAULT_GOAL := help
+.PHONY: help setup services services-stop services-status test unit lint run demo-push
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+setup:
+	@scripts/setup.sh
+
+services: setup
+	@scripts/services.sh start
+
+services-stop:
+	@scripts/services.sh stop
+
+services-status:
+	@scripts/services.sh status
+
+test: setup services
+	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+# Unit tests only: no services needed.
+unit: setup
+	$(PYTHON) -m pytest -p no:cacheprovider -m "not integration" $(PYTEST_ARGS) tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(LINT_PATHS)
+
+run: setup services
+	@scripts/run.sh
+
+demo-push: setup
+	$(VENV)/bin/autobuild demo-push $(DEMO_ARGS)
