@@ -25,7 +25,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autobuild", description="Self-hosted automated image builds.")
+    parser = argparse.ArgumentParser(
+        prog="autobuild", description="Self-hosted automated image builds."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
