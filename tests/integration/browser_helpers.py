@@ -123,11 +123,12 @@ def wait_until(page: Any, expression: str, timeout: float = 15.0) -> Any:
 
 
 def screenshot(page: Any, name: str, *, readme: bool = False, full_page: bool = True) -> Path:
-    """Save ``test-output/screenshots/<name>.png``; with ``readme``, copy it to docs/screenshots."""
+    """Save ``test-output/screenshots/<name>.png``; with ``readme`` and
+    AUTOBUILD_UPDATE_SCREENSHOTS=1 (``make screenshots``), also refresh docs/screenshots."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
-    if readme:
+    if readme and os.environ.get("AUTOBUILD_UPDATE_SCREENSHOTS") == "1":
         README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_SCREENSHOTS / path.name)
     return path
