@@ -39,7 +39,7 @@ MANIFEST_ACCEPT = ", ".join(
 LABEL_REVISION = "org.opencontainers.image.revision"
 
 
-# --- what a delivery carries -------------------------------------------------------------------
+# --- what a delivery carries ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,23 @@ def _github_commit(template: Mapping[str, Any], commit: Commit, url_base: str) -
         removed=list(commit.removed),
     )
     return entry
+
+
+# --- GitHub --------------------------------------------------------------------------------------
+
+
+def github_json_push(secret: str, payload: Mapping[str, Any]) -> SignedDelivery:
+    """A GitHub ``push`` with content type ``application/json`` (``webhook_helpers.github_push``
+    builds the payload)."""
+    body = json.dumps(payload).encode()
+    headers = {
+        "Content-Type": JSON,
+        "User-Agent": "GitHub-Hookshot/044aadd",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    return SignedDelivery("github", body, headers)
 
 
 # --- GitHub (form-encoded) -----------------------------------------------------------------------
