@@ -90,7 +90,7 @@ ensure_redis() {
         --appendonly yes --appendfsync everysec \
         --maxmemory-policy noeviction \
         --daemonize yes --pidfile "$RUN_DIR/redis.pid" \
-        --logfile "$LOG_DIR/redis.log" </dev/null; then
+        --logfile "$LOG_DIR/redis.log" </dev/null 9>&-; then
         fail redis "redis-server exited at start" "$LOG_DIR/redis.log"
     fi
     wait_for redis "$REDIS_DEADLINE" redis_answers \
@@ -131,7 +131,7 @@ ensure_docker() {
     setsid nohup dockerd \
         --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
         --pidfile "$RUN_DIR/dockerd.pid" "${extra[@]}" \
-        >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
+        >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
     local pid=$!
     local rc=0
     wait_for docker "$DOCKER_DEADLINE" docker_answers "$pid" || rc=$?
@@ -202,7 +202,7 @@ ensure_registry() {
     write_registry_config
     log "starting registry on $REGISTRY_ADDR (data in var/registry/data)"
     setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" \
-        >>"$LOG_DIR/registry.log" 2>&1 </dev/null &
+        >>"$LOG_DIR/registry.log" 2>&1 </dev/null 9>&- &
     local pid=$!
     echo "$pid" >"$RUN_DIR/registry.pid"
     rc=0
@@ -258,13 +258,28 @@ status_all() {
     return "$bad"
 }
 
+# One start/stop at a time: two `make test` launched together must not both start a Redis.
+# The daemons are started with fd 9 closed, so they do not hold the lock after this script ends.
+lock_services() {
+    mkdir -p "$RUN_DIR"
+    exec 9>"$RUN_DIR/services.lock"
+    if ! flock -w 120 9; then
+        echo "services: error: another scripts/services.sh holds var/run/services.lock" >&2
+        exit 1
+    fi
+}
+
 case "${1:-start}" in
     start)
+        lock_services
         ensure_redis
         ensure_docker
         ensure_registry
         ;;
-    stop) stop_all ;;
+    stop)
+        lock_services
+        stop_all
+        ;;
     status) status_all ;;
     *)
         echo "usage: $0 [start|stop|status]" >&2
