@@ -487,6 +487,17 @@ def file_paths(commit: Mapping[str, Any], path: str) -> list[str] | None:
     return found
 
 
+def changed_files(commits: list[dict[str, Any]]) -> tuple[str, ...] | None:
+    """Every path the listed commits touched, or None when any commit lacks its file lists."""
+    paths: list[str] = []
+    for index, entry in enumerate(commits):
+        found = file_paths(entry, f"commits[{index}]")
+        if found is None:
+            return None
+        paths.extend(found)
+    return unique(paths)
+
+
 def unique(paths: Iterable[str]) -> tuple[str, ...]:
     """The paths without repeats, in first-seen order."""
     return tuple(dict.fromkeys(paths))

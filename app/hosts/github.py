@@ -17,11 +17,11 @@ from app.hosts.base import (
     PayloadError,
     PingWithoutRepository,
     SignatureError,
+    changed_files,
     check_prefixed_signature,
     check_repository_name,
     check_sha,
     delivery_id,
-    file_paths,
     get_str,
     header,
     ignored,
@@ -39,7 +39,6 @@ from app.hosts.base import (
     split_ref,
     text_field,
     unbuilt_without_repository,
-    unique,
 )
 from core.events import Delivery, PushEvent, RefType
 
@@ -152,14 +151,7 @@ def push_delivery(
 
     changed: tuple[str, ...] | None = None
     if not (created or forced or not commits or truncated(data, commits)):
-        paths: list[str] = []
-        for index, entry in enumerate(commits):
-            found = file_paths(entry, f"commits[{index}]")
-            if found is None:
-                break
-            paths.extend(found)
-        else:
-            changed = unique(paths)
+        changed = changed_files(commits)
 
     event = PushEvent(
         provider=provider,

@@ -18,11 +18,11 @@ from app.hosts.base import (
     HeaderMap,
     PayloadError,
     SignatureError,
+    changed_files,
     check_repository_name,
     check_secret_configured,
     check_sha,
     delivery_id,
-    file_paths,
     get_obj,
     get_str,
     header,
@@ -39,7 +39,6 @@ from app.hosts.base import (
     split_ref,
     text_field,
     unbuilt_without_repository,
-    unique,
 )
 from core.events import Delivery, PushEvent
 
@@ -129,14 +128,7 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
     total = opt_int(data, "total_commits_count", "total_commits_count")
     changed: tuple[str, ...] | None = None
     if before is not None and commits and (total is None or total <= len(commits)):
-        paths: list[str] = []
-        for index, entry in enumerate(commits):
-            found = file_paths(entry, f"commits[{index}]")
-            if found is None:
-                break
-            paths.extend(found)
-        else:
-            changed = unique(paths)
+        changed = changed_files(commits)
 
     push = PushEvent(
         provider=PROVIDER,
