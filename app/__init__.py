@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import api, badge, health, trigger, ui, webhooks
+from app import api, badge, health, metrics, openapi, trigger, ui, webhooks
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
 from app.session import configure_sessions
 from buildrules.model import Config
+from core.logfmt import configure_logging
+from core.masking import Masker
 from core.settings import Settings
 
 
@@ -20,12 +22,14 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         from buildrules.loader import load
 
         config = load(settings.config_path)
+    # key=value lines with secrets masked, unless the process configured logging itself
+    configure_logging(Masker(settings.secret_values(config.secret_env_names())))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
     configure_sessions(app, settings)
-    for module in (webhooks, api, trigger, health, ui, badge):
+    for module in (webhooks, api, trigger, health, ui, badge, openapi, metrics):
         app.register_blueprint(module.blueprint)
     return app

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import traceback
+
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from core.masking import Masker
 
 
 class ApiError(Exception):
@@ -50,5 +54,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        app.logger.exception("unhandled error")
+        # The traceback goes to the log masked: an exception's text may quote a secret.
+        from app.context import app_context
+
+        context = app_context()
+        masker = Masker(context.settings.secret_values(context.config.secret_env_names()))
+        details = masker.mask("".join(traceback.format_exception(error)))
+        app.logger.error("unhandled error on %s %s\n%s", request.method, request.path, details)
         return error_response(500, "Autobuild hit an internal error; the server log has details.")

@@ -1,4 +1,7 @@
-"""/healthz (the process answers) and /readyz (Redis, Docker and the configuration are usable)."""
+"""/healthz (the process answers) and /readyz (Redis, Docker and the configuration are usable).
+
+``/readyz`` also reports, without requiring them, each registry the configuration pushes to and
+the workers listening on the build queue."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.context import app_context
 from core.docker_ping import ping_docker
+from core.readiness import check_registries, check_workers, registry_hosts
 
 blueprint = Blueprint("health", __name__)
 
@@ -30,6 +34,13 @@ def readyz() -> Response:
         f"ok ({repositories} repositories)" if repositories else "no repositories configured"
     )
     ready = checks["redis"] == "ok" and checks["docker"] == "ok" and repositories > 0
-    response = jsonify({"ready": ready, "checks": checks})
+    # Reported, not required: webhooks are still accepted and queued without them.
+    registries = check_registries(registry_hosts(context.config))
+    workers = "unknown: Redis is unreachable"
+    if checks["redis"] == "ok":
+        workers = check_workers(context.redis, context.queue)[1]
+    response = jsonify(
+        {"ready": ready, "checks": checks, "registries": registries, "workers": workers}
+    )
     response.status_code = 200 if ready else 503
     return response

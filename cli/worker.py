@@ -18,6 +18,7 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from cli.config_errors import load_or_exit
+from core.logfmt import configure_logging
 from core.queue import build_queue
 from core.settings import Settings, SettingsError
 
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     context = jobs.WorkerContext.create(settings, config, Redis.from_url(settings.redis_url))
     jobs.set_context(context)
+    # key=value log lines (rq's too), with the build id in a build's lines and secrets masked
+    configure_logging(context.masker, args.log_level)
 
     def horse_killed(job: Any, _pid: int, status: int, _rusage: Any) -> None:
         """The build's process died without recording an end (OOM, SIGKILL): say so."""

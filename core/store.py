@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from core.build import BuildRecord, BuildStatus, utcnow
+from core.metrics import record_transition
 
 PREFIX = "autobuild:"
 ALL_BUILDS = PREFIX + "builds"
@@ -177,6 +178,7 @@ class BuildStore:
                     pipe.multi()
                     pipe.set(key, updated.dumps())
                     _index_status(pipe, updated)
+                    record_transition(pipe, current, updated)  # counted with the change
                     pipe.execute()
                     return updated
                 except redis.WatchError:

@@ -24,6 +24,7 @@ from redis import Redis
 
 from buildrules.model import Config, Repository, registry_host_of
 from core.build import BuildRecord, BuildStatus
+from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
 from core.masking import Masker
 from core.settings import Settings
@@ -352,5 +353,10 @@ def get_context() -> WorkerContext:
 
 
 def run_build(build_id: str) -> str:
-    """The rq job (``worker.jobs.run_build``, JSON-serialised argument: the build id)."""
-    return execute_build(get_context(), build_id)
+    """The rq job (``worker.jobs.run_build``, JSON-serialised argument: the build id). Every log
+    line of the job carries the build id."""
+    context = get_context()
+    with logging_for_build(build_id):
+        status = execute_build(context, build_id)
+        logger.info("build attempt ended", extra={"event": "build_finished", "status": status})
+    return status
