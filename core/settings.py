@@ -22,6 +22,9 @@ DEFAULT_MAX_QUEUED_BUILDS = 500
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
+DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
+DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
+DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are left alone
 
 
 class SettingsError(ValueError):
@@ -50,6 +53,13 @@ def _int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _percent_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _int_from_env(environ, name, default)
+    if value > 100:
+        raise SettingsError(f"{name} must be a percentage from 0 to 100, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     config_path: Path
@@ -67,6 +77,11 @@ class Settings:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     url: str = DEFAULT_URL  # AUTOBUILD_URL: the API the CLI talks to
     api_token: str | None = field(default=None, repr=False)  # AUTOBUILD_TOKEN, else the admin token
+    # Containment of builds (worker/containment.py): AUTOBUILD_MAX_CONTEXT_BYTES,
+    # AUTOBUILD_PRUNE_THRESHOLD_PERCENT and AUTOBUILD_PRUNE_MIN_AGE (seconds).
+    max_context_bytes: int = DEFAULT_MAX_CONTEXT_BYTES
+    prune_threshold_percent: int = DEFAULT_PRUNE_THRESHOLD_PERCENT
+    prune_min_age_seconds: int = DEFAULT_PRUNE_MIN_AGE_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -90,6 +105,15 @@ class Settings:
             ),
             url=(env.get("AUTOBUILD_URL") or DEFAULT_URL).rstrip("/"),
             api_token=env.get("AUTOBUILD_TOKEN") or env.get("AUTOBUILD_ADMIN_TOKEN") or None,
+            max_context_bytes=_int_from_env(
+                env, "AUTOBUILD_MAX_CONTEXT_BYTES", DEFAULT_MAX_CONTEXT_BYTES
+            ),
+            prune_threshold_percent=_percent_from_env(
+                env, "AUTOBUILD_PRUNE_THRESHOLD_PERCENT", DEFAULT_PRUNE_THRESHOLD_PERCENT
+            ),
+            prune_min_age_seconds=_int_from_env(
+                env, "AUTOBUILD_PRUNE_MIN_AGE", DEFAULT_PRUNE_MIN_AGE_SECONDS
+            ),
             environ=MappingProxyType(env),
         )
 

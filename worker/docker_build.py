@@ -19,6 +19,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
+from worker.containment import BuildLimits, check_context_size
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import DaemonError, DockerBuildError, UserBuildError, api_error_text
 from worker.streams import LineAssembler, Step, aux_value, parse_step, status_line, stream_error
@@ -58,6 +59,7 @@ class BuildRequest:
     tags: tuple[str, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)
+    limits: BuildLimits = field(default_factory=BuildLimits)  # network, memory, CPU, context
 
     @property
     def primary_reference(self) -> str:
@@ -130,6 +132,9 @@ def build_image(
     """Build ``request`` and tag the image with every tag; returns the image id."""
     check = checkpoint or deadline.checkpoint("building the image")
     try:
+        check_context_size(
+            request.context_dir, request.dockerfile, request.limits.max_context_bytes
+        )
         chunks = api.build(
             path=str(request.context_dir),
             dockerfile=request.dockerfile,
@@ -141,6 +146,7 @@ def build_image(
             labels=dict(request.labels),
             buildargs=dict(request.build_args),
             timeout=deadline.timeout(),
+            **request.limits.build_kwargs(),
         )
         result = consume_build_stream(chunks, on_line, check)
         for tag in request.tags[1:]:

@@ -20,6 +20,7 @@ from docker.utils import kwargs_from_env
 from worker.errors import DaemonError
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+EXTRA_LIMIT_KEYS = ("cpuperiod", "cpuquota")  # build limits the SDK does not know
 RegistryCredentials = Mapping[str, Mapping[str, str]]  # host -> {"username", "password"}
 
 
@@ -62,6 +63,25 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
     def _set_auth_headers(self, headers: dict[str, str]) -> None:
         if self.registry_credentials:
             headers["X-Registry-Config"] = auth.encode_header(self.registry_credentials)
+
+    # -- CPU limits the SDK's container_limits does not pass on --------------------------------
+    def build(
+        self, *args: Any, container_limits: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """``APIClient.build``, also taking ``cpuperiod`` and ``cpuquota`` in ``container_limits``
+        (the daemon's hard CPU limit, which the SDK refuses as unknown keys)."""
+        limits = dict(container_limits or {})
+        self._extra_build_params = {k: limits.pop(k) for k in EXTRA_LIMIT_KEYS if k in limits}
+        try:
+            return super().build(*args, container_limits=limits, **kwargs)
+        finally:
+            self._extra_build_params = {}
+
+    def _post(self, url: str, **kwargs: Any) -> Any:
+        extra = getattr(self, "_extra_build_params", None)
+        if extra and url.endswith("/build"):
+            kwargs["params"] = {**(kwargs.get("params") or {}), **extra}
+        return super()._post(url, **kwargs)
 
 
 DockerFactory = Callable[[float, RegistryCredentials], Any]

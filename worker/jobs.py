@@ -30,6 +30,7 @@ from core.masking import Masker
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
 from worker.checkout import GitSource, Mirror, checkout_context, strip_credentials, url_host
+from worker.containment import housekeeping, limits_for
 from worker.deadline import Checkpoint, Deadline
 from worker.docker_build import (
     LABEL_BUILD_ID,
@@ -234,6 +235,7 @@ class BuildRun:
                     tags=record.docker_tags,
                     labels=self.labels(repository),
                     build_args=dict(record.build_args),
+                    limits=limits_for(repository, context.settings.max_context_bytes),
                 )
                 result = build_image(
                     api,
@@ -354,9 +356,11 @@ def get_context() -> WorkerContext:
 
 def run_build(build_id: str) -> str:
     """The rq job (``worker.jobs.run_build``, JSON-serialised argument: the build id). Every log
-    line of the job carries the build id."""
+    line of the job carries the build id; after the build, the Docker data directory is pruned if
+    it passes its threshold (worker.containment)."""
     context = get_context()
     with logging_for_build(build_id):
         status = execute_build(context, build_id)
         logger.info("build attempt ended", extra={"event": "build_finished", "status": status})
+        housekeeping(context.docker, context.settings, context.redis)
     return status
