@@ -14,6 +14,7 @@ from typing import Any
 
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Config, Repository, SourceKind
+from buildrules.tags import is_valid_tag
 from core.events import PushEvent, RefType
 from core.remote import RemoteRefs
 
@@ -53,6 +54,29 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
+_REF_FORBIDDEN = frozenset(" ~^:?*[\\")
+
+
+def ref_name_problem(name: str) -> str | None:
+    """Why a branch or tag name would not pass ``git check-ref-format`` (or could be read as an
+    option), or None. Checked before git is asked anything, so such a name never reaches a git
+    process."""
+    if name.startswith("-"):
+        return "it starts with '-'"
+    if not name.isprintable():
+        return "it contains unprintable characters"
+    bad = sorted(set(name) & _REF_FORBIDDEN)
+    if bad:
+        return "it contains " + " ".join(repr(c) for c in bad)
+    if ".." in name or "@{" in name or name == "@" or "//" in name:
+        return "it contains '..', '@{' or '//', or is '@'"
+    if name.startswith("/") or name.endswith(("/", ".", ".lock")):
+        return "it starts with '/' or ends with '/', '.' or '.lock'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "a part of it starts with '.' or ends with '.lock'"
+    return None
+
+
 def parse_trigger_body(body: Any) -> TriggerRequest:
     """An empty body means ``{"build": true}``, as Docker Hub's trigger URL did."""
     if body is None or body == {}:
@@ -63,11 +87,19 @@ def parse_trigger_body(body: Any) -> TriggerRequest:
         raw_type = _text(body, "source_type").lower()
         if raw_type not in ("branch", "tag"):
             raise TriggerError("source_type must be 'Branch' or 'Tag'.")
-        return TriggerRequest(
-            TriggerKind.REF, ref_type=RefType(raw_type), source_name=_text(body, "source_name")
-        )
+        name = _text(body, "source_name")
+        problem = ref_name_problem(name)
+        if problem is not None:
+            raise TriggerError(f"source_name is not a valid {raw_type} name: {problem}.")
+        return TriggerRequest(TriggerKind.REF, ref_type=RefType(raw_type), source_name=name)
     if "docker_tag" in body:
-        return TriggerRequest(TriggerKind.DOCKER_TAG, docker_tag=_text(body, "docker_tag"))
+        tag = _text(body, "docker_tag")
+        if not is_valid_tag(tag):
+            raise TriggerError(
+                "docker_tag is not a valid Docker tag (letters, digits, '_', '.' and '-', "
+                "at most 128, not starting with '.' or '-')."
+            )
+        return TriggerRequest(TriggerKind.DOCKER_TAG, docker_tag=tag)
     if body.get("build") is True:
         return TriggerRequest(TriggerKind.ALL)
     raise TriggerError(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -740,6 +744,51 @@ def test_file_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
         load(path)
     (problem,) = raised.value.problems
     assert problem.file == path and "limited to 1048576 bytes" in problem.message
+
+
+def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yml"
+    with path.open("wb") as handle:
+        handle.truncate(8 * 1024**3)  # 8 GiB that take no disk: only the size is looked at
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert time.monotonic() - started < 1
+    (problem,) = raised.value.problems
+    assert "is 8589934592 bytes" in problem.message
+
+
+def test_a_file_that_grows_past_the_limit_while_read_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "growing.yml"
+    os.mkfifo(fifo)  # stat says 0 bytes; the reader gets more than the limit
+
+    def write() -> None:
+        with fifo.open("wb") as handle, contextlib.suppress(BrokenPipeError):
+            handle.write(b"#" * (1024 * 1024 + 10))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with pytest.raises(ConfigError) as raised:
+        load(fifo)
+    writer.join(5)
+    assert "larger than 1048576 bytes" in raised.value.problems[0].message
+
+
+def test_billion_laughs_with_merge_keys_is_refused() -> None:
+    bomb = "a: &a {x: 1, y: 2}\n"
+    for level in "bcdefghij":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} {{<<: [*{previous}, *{previous}, *{previous}]}}\n"
+    problem = one_problem(bomb)
+    assert "aliases" in problem.message
+
+
+def test_deeply_nested_yaml_is_refused_not_a_crash() -> None:
+    depth = 50_000
+    started = time.monotonic()
+    problems = problems_of("repositories: " + "[" * depth + "]" * depth + "\n")
+    assert time.monotonic() - started < 10
+    assert problems and all(p.line >= 1 for p in problems)
 
 
 def test_duplicate_key_is_refused_with_both_lines() -> None:
