@@ -225,9 +225,7 @@ def test_hostile_repository_names_in_the_trigger_url_are_not_found(
     for name in ["--upload-pack=x", "-c", "../../x", "octo/abuse/../../x", "a" * 300, "a%0Ab"]:
         answer = client.post(f"/api/v1/repositories/github/{name}/trigger", headers=auth)
         assert answer.status_code == 404, (name, answer.get_json())
-    answer = client.post(
-        "/api/v1/repositories/--upload-pack=x/octo/abuse/trigger", headers=auth
-    )
+    answer = client.post("/api/v1/repositories/--upload-pack=x/octo/abuse/trigger", headers=auth)
     assert answer.status_code == 404
     assert_nothing_ran(settings, clean_redis, spawned)
 
