@@ -3,7 +3,9 @@
 The configuration is loaded once, at start (a broken one stops the worker with its problems), and
 installed as the worker context before rq forks a work horse per build, so every build shares it.
 The forking ``Worker`` is used (not ``SimpleWorker``): each build runs in its own process, which
-sends heartbeats while it works and whose git and Docker leftovers die with it.
+sends heartbeats while it works and whose git and Docker leftovers die with it. Beside rq's loop,
+a maintenance thread (:mod:`worker.maintenance`) hands due retries to rq and recovers builds
+whose worker was lost; every worker runs one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 from redis import Redis, RedisError
@@ -21,6 +24,11 @@ from cli.config_errors import load_or_exit
 from core.logfmt import configure_logging
 from core.queue import build_queue
 from core.settings import Settings, SettingsError
+
+# How often rq's own housekeeping runs (its default is ten minutes): it moves jobs whose worker
+# vanished out of the started registry and frees concurrency slots that leaked. Builds themselves
+# are recovered by worker.maintenance, on its own interval.
+RQ_MAINTENANCE_INTERVAL_SECONDS = 60
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker import jobs  # the worker package (git, Docker) only where it is needed
+    from worker.maintenance import Maintenance
 
     try:
         settings = Settings.from_env()
@@ -58,21 +67,42 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(context.masker, args.log_level)
 
     def horse_killed(job: Any, _pid: int, status: int, _rusage: Any) -> None:
-        """The build's process died without recording an end (OOM, SIGKILL): say so."""
+        """The build's process died without recording an end (OOM, SIGKILL): queue the build
+        again while it has attempts left, else end it ``error``."""
         try:
             build_id = str(job.args[0])
+            attempt = int(job.args[1]) if len(job.args) > 1 else None
         except Exception:  # a job we cannot read is not ours to record
             return
         how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"status {status}"
         jobs.record_lost_build(
-            context, build_id, f"The worker process running this build died unexpectedly ({how})."
+            context,
+            build_id,
+            f"The worker process running this build died unexpectedly ({how}).",
+            attempt,
         )
 
-    worker = Worker(
-        [build_queue(connection, settings.queue_name)],
-        connection=connection,
-        serializer=JSONSerializer,
-        work_horse_killed_handler=horse_killed,
-    )
-    worker.work(burst=args.burst, logging_level=args.log_level)
+    maintenance = Maintenance(settings, config, Redis.from_url(settings.redis_url))
+    maintenance.start()
+    try:
+        while True:
+            worker = Worker(
+                [build_queue(connection, settings.queue_name)],
+                connection=connection,
+                serializer=JSONSerializer,
+                work_horse_killed_handler=horse_killed,
+                maintenance_interval=RQ_MAINTENANCE_INTERVAL_SECONDS,
+            )
+            worker.work(burst=args.burst, logging_level=args.log_level)
+            if not args.burst:
+                break
+            # A burst worker also works off the retries still waiting out their backoff: they
+            # are queued builds too.
+            wait = maintenance.seconds_to_next_retry()
+            if wait is None:
+                break
+            time.sleep(wait)
+            maintenance.enqueue_due_retries()
+    finally:
+        maintenance.stop()
     return 0

@@ -93,6 +93,7 @@ class BuildRecord:
     error: str | None = None
     attempt: int = 1
     retry_of: str | None = None
+    skipped_tags: tuple[str, ...] = ()  # not pushed: a newer commit's build had pushed them
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -106,6 +107,7 @@ class BuildRecord:
         data["docker_tags"] = list(self.docker_tags)
         data["build_args"] = dict(self.build_args)
         data["rule_indexes"] = list(self.rule_indexes)
+        data["skipped_tags"] = list(self.skipped_tags)
         data["created_at"] = _iso(self.created_at)
         data["started_at"] = _iso(self.started_at)
         data["finished_at"] = _iso(self.finished_at)
@@ -142,4 +144,5 @@ class BuildRecord:
             error=data.get("error"),
             attempt=data.get("attempt", 1),
             retry_of=data.get("retry_of"),
+            skipped_tags=tuple(data.get("skipped_tags", ())),
         )

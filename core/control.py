@@ -1,20 +1,16 @@
-"""Build control that the web process and the workers share: supersede, cancel, retry,
-the queue cap, and finding builds whose worker was lost."""
+"""Build control in the web process: supersede, cancel, retry, and the queue cap. (What the
+workers do about lost builds and automatic retries is in :mod:`core.recovery`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
 
 from rq import Queue
 
 from buildrules.model import Repository
-from core.build import BuildRecord, BuildStatus, new_build_id, utcnow
-from core.queue import enqueue_build
-from core.store import BuildStore, StaleTransitionError, heartbeat_key
-
-LOST_WORKER_GRACE = timedelta(seconds=60)  # a new build gets this long before a heartbeat is due
+from core.build import BuildRecord, BuildStatus, new_build_id
+from core.queue import enqueue_for
+from core.store import BuildStore, StaleTransitionError
 
 
 class QueueFullError(RuntimeError):
@@ -57,7 +53,10 @@ def supersede_older(
     allowed = {BuildStatus.QUEUED}
     if repository.cancel_running:
         allowed |= {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
+    newer_ids = {n.id for n in newer}
     for older in store.active():
+        if older.id in newer_ids:  # builds of one push never supersede each other
+            continue
         replacement = next((n for n in newer if _same_ref_and_rules(older, n)), None)
         if replacement is None or older.status not in allowed:
             continue
@@ -105,62 +104,5 @@ def retry_build(
         retry_of=original.id,
     )
     store.create([record])
-    enqueue_build(queue, record, repository.timeout_seconds)
+    enqueue_for(queue, record, repository)
     return record
-
-
-@dataclass(frozen=True)
-class LostBuild:
-    record: BuildRecord
-    requeued: bool
-
-
-def find_lost_builds(
-    store: BuildStore, now_grace: timedelta = LOST_WORKER_GRACE
-) -> list[BuildRecord]:
-    """Running builds whose worker stopped sending heartbeats."""
-    lost = []
-    now = utcnow()
-    for record in store.active():
-        if not record.status.running:
-            continue
-        started = record.started_at or record.created_at
-        if now - started < now_grace:
-            continue
-        if not store.redis.exists(heartbeat_key(record.id)):
-            lost.append(record)
-    return lost
-
-
-def recover_lost_builds(
-    store: BuildStore, queue: Queue, repositories: Iterable[Repository]
-) -> list[LostBuild]:
-    """Queue lost builds again while they have retries left; otherwise end them ``error``."""
-    by_key = {r.key: r for r in repositories}
-    recovered: list[LostBuild] = []
-    for record in find_lost_builds(store):
-        repository = by_key.get((record.provider, record.repository.lower()))
-        retries = repository.retries if repository else 0
-        running = {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
-        try:
-            if repository is not None and record.attempt <= retries:
-                requeued = store.transition(
-                    record.id,
-                    BuildStatus.QUEUED,
-                    expect=running,
-                    attempt=record.attempt + 1,
-                    error=None,
-                )
-                enqueue_build(queue, requeued, repository.timeout_seconds)
-                recovered.append(LostBuild(requeued, requeued=True))
-            else:
-                ended = store.transition(
-                    record.id,
-                    BuildStatus.ERROR,
-                    expect=running,
-                    error="The worker running this build was lost (killed or crashed).",
-                )
-                recovered.append(LostBuild(ended, requeued=False))
-        except StaleTransitionError:
-            continue
-    return recovered

@@ -11,7 +11,7 @@ from rq import Queue
 from buildrules.model import BuildPlan, Repository
 from core.build import BuildRecord, Trigger, new_build_id
 from core.control import check_queue_cap, supersede_older
-from core.queue import enqueue_build
+from core.queue import enqueue_for
 from core.store import BuildStore
 
 DUPLICATE_WAIT_SECONDS = 5.0
@@ -83,5 +83,5 @@ def dispatch(
         raise
     superseded = supersede_older(store, repository, records)
     for record in records:
-        enqueue_build(queue, record, repository.timeout_seconds)
+        enqueue_for(queue, record, repository)
     return DispatchResult(tuple(records), superseded=tuple(superseded))

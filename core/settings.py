@@ -25,6 +25,10 @@ DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
 DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
 DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are left alone
+DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
+DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
+DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
+DEFAULT_RETRY_BACKOFF_SECONDS = (5.0, 20.0, 60.0)  # waits before retries 1, 2, 3 (and later)
 
 
 class SettingsError(ValueError):
@@ -51,6 +55,31 @@ def _int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 0:
         raise SettingsError(f"{name} must not be negative, not {value}")
     return value
+
+
+def _seconds_from_env(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0
+) -> float:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from exc
+    if not value >= minimum or value == float("inf"):
+        raise SettingsError(f"{name} must be at least {minimum:g} seconds, not {raw!r}")
+    return value
+
+
+def _backoff_from_env(environ: Mapping[str, str], name: str) -> tuple[float, ...]:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_RETRY_BACKOFF_SECONDS
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(parts):
+        raise SettingsError(f"{name} must be seconds separated by commas (5,20,60), not {raw!r}")
+    return tuple(_seconds_from_env({name: part}, name, 0.0) for part in parts)
 
 
 def _percent_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -82,6 +111,13 @@ class Settings:
     max_context_bytes: int = DEFAULT_MAX_CONTEXT_BYTES
     prune_threshold_percent: int = DEFAULT_PRUNE_THRESHOLD_PERCENT
     prune_min_age_seconds: int = DEFAULT_PRUNE_MIN_AGE_SECONDS
+    # Build control in the workers (core/recovery.py, worker/watch.py), in seconds, from
+    # AUTOBUILD_HEARTBEAT_SECONDS, AUTOBUILD_LOST_WORKER_GRACE, AUTOBUILD_RECOVERY_INTERVAL and
+    # AUTOBUILD_RETRY_BACKOFF (the wait before each retry, "5,20,60"; the last one repeats).
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    lost_worker_grace_seconds: float = DEFAULT_LOST_WORKER_GRACE_SECONDS
+    recovery_interval_seconds: float = DEFAULT_RECOVERY_INTERVAL_SECONDS
+    retry_backoff_seconds: tuple[float, ...] = DEFAULT_RETRY_BACKOFF_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -114,8 +150,28 @@ class Settings:
             prune_min_age_seconds=_int_from_env(
                 env, "AUTOBUILD_PRUNE_MIN_AGE", DEFAULT_PRUNE_MIN_AGE_SECONDS
             ),
+            heartbeat_seconds=_seconds_from_env(
+                env, "AUTOBUILD_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS, minimum=0.1
+            ),
+            lost_worker_grace_seconds=_seconds_from_env(
+                env, "AUTOBUILD_LOST_WORKER_GRACE", DEFAULT_LOST_WORKER_GRACE_SECONDS
+            ),
+            recovery_interval_seconds=_seconds_from_env(
+                env, "AUTOBUILD_RECOVERY_INTERVAL", DEFAULT_RECOVERY_INTERVAL_SECONDS, minimum=0.1
+            ),
+            retry_backoff_seconds=_backoff_from_env(env, "AUTOBUILD_RETRY_BACKOFF"),
             environ=MappingProxyType(env),
         )
+
+    @property
+    def heartbeat_ttl_seconds(self) -> float:
+        """How long a heartbeat lasts: three beats, so one late beat is not a lost worker."""
+        return self.heartbeat_seconds * 3
+
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds to wait before the retry that follows attempt ``attempt`` (1, 2, ...)."""
+        backoff = self.retry_backoff_seconds or (0.0,)
+        return backoff[min(max(attempt, 1), len(backoff)) - 1]
 
     def secret_values(self, env_names: Iterable[str]) -> list[str]:
         """The values of every named secret that is set, plus the admin token: what to mask."""

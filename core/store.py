@@ -47,6 +47,27 @@ def heartbeat_key(build_id: str) -> str:
     return f"{PREFIX}heartbeat:{build_id}"
 
 
+def concurrency_key(provider: str, repository: str) -> str:
+    """The rq rate-limit key that holds a repository to ``max_concurrent_builds`` (rq prefixes it:
+    ``rq:rl:<this>``, with ``:allowed`` and ``:rate_limited`` sets)."""
+    return f"{PREFIX}repo:{provider}:{repository.lower()}"
+
+
+def retry_schedule_key(queue_name: str) -> str:
+    """Builds waiting out a retry's backoff, scored by when they are due, per rq queue."""
+    return f"{PREFIX}retries:{queue_name}"
+
+
+def tag_push_key(image: str, tag: str) -> str:
+    """Which build last pushed ``image:tag``: tags never move back to an older commit."""
+    return f"{PREFIX}tag:{image}:{tag}"
+
+
+def tag_lock_key(image: str, tag: str) -> str:
+    """Held by the build pushing ``image:tag``, while it checks, pushes and records it."""
+    return f"{PREFIX}tag-lock:{image}:{tag}"
+
+
 class StoreError(RuntimeError):
     """The build store could not do what was asked."""
 
@@ -152,11 +173,13 @@ class BuildStore:
         status: BuildStatus,
         *,
         expect: Collection[BuildStatus] | None = None,
+        expect_attempt: int | None = None,
         **fields: Any,
     ) -> BuildRecord:
-        """Move a build to ``status`` (and set ``fields``) unless it has ended or is not in
-        ``expect``. Timestamps are filled in: ``started_at`` on leaving ``queued``,
-        ``finished_at`` on reaching a terminal status."""
+        """Move a build to ``status`` (and set ``fields``) unless it has ended, is not in
+        ``expect``, or is no longer at attempt ``expect_attempt`` (another attempt took over).
+        Timestamps are filled in: ``started_at`` on starting to run (a build canceled or
+        superseded while queued never started), ``finished_at`` on reaching a terminal status."""
         key = build_key(build_id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -166,11 +189,13 @@ class BuildStore:
                     if raw is None:
                         raise BuildNotFoundError(build_id)
                     current = BuildRecord.loads(raw)
-                    allowed = expect is None or current.status in expect
+                    allowed = (expect is None or current.status in expect) and (
+                        expect_attempt is None or current.attempt == expect_attempt
+                    )
                     if current.status.terminal or not allowed:
                         raise StaleTransitionError(current, status)
                     now = utcnow()
-                    if status is not BuildStatus.QUEUED and current.started_at is None:
+                    if status.running and current.started_at is None:
                         fields.setdefault("started_at", now)
                     if status.terminal:
                         fields.setdefault("finished_at", now)
@@ -207,6 +232,11 @@ class BuildStore:
         members: Any = self.redis.zrange(ACTIVE_BUILDS, 0, -1)
         ids = [i.decode() for i in members]
         return self.get_many(ids)
+
+    def queued(self) -> list[BuildRecord]:
+        """Every build waiting for a worker, oldest first."""
+        members: Any = self.redis.zrange(QUEUED_BUILDS, 0, -1)
+        return self.get_many([i.decode() for i in members])
 
     def count_queued(self) -> int:
         return int(self.redis.zcard(QUEUED_BUILDS))

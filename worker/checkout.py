@@ -25,8 +25,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from core.events import RefType
 from worker.deadline import Deadline
-from worker.errors import CheckoutError, ContextError, WorkerError
-from worker.gitcmd import Git, GitResult, GitTimeoutError, failure_reason, kill_group
+from worker.errors import CheckoutError, ContextError, MissingCommitError, WorkerError
+from worker.gitcmd import (
+    Git,
+    GitResult,
+    GitTimeoutError,
+    communicate,
+    failure_reason,
+    kill_group,
+)
 
 SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
@@ -200,6 +207,7 @@ class Mirror:
                             " to finish with the git mirror"
                         )
                     waiting = True
+                    deadline.touch()  # waiting for another build is not this build's silence
                     deadline.check("waiting for the git mirror")
                     time.sleep(0.1)
             try:
@@ -215,7 +223,7 @@ class Mirror:
         self, args: list[str], deadline: Deadline, activity: str, cap: float | None
     ) -> GitResult:
         try:
-            return self.git.run(args, timeout=deadline.timeout(cap))
+            return self.git.run(args, timeout=deadline.backstop(cap), stop=lambda: deadline.expired)
         except GitTimeoutError as exc:
             if deadline.expired:
                 raise deadline.error(activity) from None
@@ -303,7 +311,7 @@ class Mirror:
             )
         if not self.has_commit(sha, deadline):
             kind = "tag" if source.ref_type is RefType.TAG else "branch"
-            raise CheckoutError(
+            raise MissingCommitError(
                 f"Commit {source.short} is not on {kind} {source.ref_name} at {host} any more"
                 " (was the ref force-pushed?)"
             )
@@ -328,7 +336,7 @@ class Mirror:
         )
         archive.stdout.close()  # tar holds the read end now
         try:
-            _, tar_err = untar.communicate(timeout=deadline.timeout())
+            _, tar_err = communicate(untar, deadline.backstop(), lambda: deadline.expired)
             archive_err = archive.stderr.read()
             archive.wait(timeout=deadline.timeout(LOCAL_COMMAND_SECONDS))
         except BaseException as exc:  # our deadline, or rq's job timeout arriving meanwhile

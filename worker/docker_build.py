@@ -115,6 +115,7 @@ def consume_build_stream(
                 emit([line])
         image_id = aux_value(chunk, "ID") or image_id
     emit(assembler.flush())
+    checkpoint()  # a stream cut short by a cancel or a time limit ends here, with its reason
     if image_id is None:
         raise DaemonError(
             "The Docker build stream ended without an image id or an error (did the daemon stop?)"
@@ -145,7 +146,7 @@ def build_image(
             decode=True,
             labels=dict(request.labels),
             buildargs=dict(request.build_args),
-            timeout=deadline.timeout(),
+            timeout=deadline.backstop(),
             **request.limits.build_kwargs(),
         )
         result = consume_build_stream(chunks, on_line, check)

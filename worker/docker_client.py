@@ -9,6 +9,8 @@ never reloads them, and sends with builds only the credentials of the configured
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,6 +51,8 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
     def __init__(
         self, *args: Any, registry_credentials: RegistryCredentials | None = None, **kwargs: Any
     ):
+        self._stream_sockets: list[Any] = []
+        self._aborted = False
         super().__init__(*args, **kwargs)
         self._auth_configs = NoStoredCredentials()
         self.registry_credentials: dict[str, dict[str, str]] = {
@@ -82,6 +86,40 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
         if extra and url.endswith("/build"):
             kwargs["params"] = {**(kwargs.get("params") or {}), **extra}
         return super()._post(url, **kwargs)
+
+    # -- aborting streams from another thread ---------------------------------------------------
+    def _stream_helper(self, response: Any, decode: bool = False) -> Any:
+        """Every streaming answer (build, push) is remembered, so :meth:`abort_streams` can cut it
+        from another thread while this one is blocked reading it."""
+        sock = response_socket(response)
+        if sock is not None and all(sock is not known for known in self._stream_sockets):
+            self._stream_sockets.append(sock)
+        if sock is not None and self._aborted:
+            shut(sock)
+        return super()._stream_helper(response, decode=decode)
+
+    def abort_streams(self) -> None:
+        """Cut every streaming connection (now and from now on). The blocked reader gets an end
+        of stream or an error at once; the daemon sees its client go and aborts the build (its
+        ``RUN`` container is killed and removed) or the push."""
+        self._aborted = True
+        for sock in list(self._stream_sockets):
+            shut(sock)
+
+
+def response_socket(response: Any) -> Any:
+    """The socket under a streaming ``requests`` response (unix socket, TCP or TLS), or None."""
+    try:
+        raw = response.raw._fp.fp.raw
+    except AttributeError:
+        return None
+    return getattr(raw, "_sock", raw)
+
+
+def shut(sock: Any) -> None:
+    """``shutdown(SHUT_RDWR)``: unlike ``close``, it wakes a ``recv`` blocked in another thread."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 DockerFactory = Callable[[float, RegistryCredentials], Any]

@@ -74,12 +74,24 @@ class CheckoutError(InfrastructureError):
     """The commit could not be fetched from the git host or exported from the mirror."""
 
 
+class MissingCommitError(CheckoutError):
+    """The git host answered, but the commit is not there (any more): trying again cannot help."""
+
+    retryable = False
+
+
 class DaemonError(InfrastructureError):
     """The Docker daemon could not be reached or stopped answering."""
 
 
 class PushError(InfrastructureError):
     """A push stream reported an error or ended without a digest."""
+
+
+class PushRefusedError(PushError):
+    """The registry refused the push (credentials, permissions): trying again cannot help."""
+
+    retryable = False
 
 
 class RegistryError(InfrastructureError):
@@ -98,6 +110,16 @@ class BuildTimeoutError(WorkerError):
     def __init__(self, message: str, limit: str = "timeout") -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class BuildStoppedError(Exception):
+    """The build was ended from outside while it ran: canceled, superseded, or handed to another
+    attempt. Its status is already recorded; the worker only stops, quietly."""
+
+    def __init__(self, status: str, activity: str) -> None:
+        super().__init__(f"The build was stopped while {activity}: it is now {status}")
+        self.status = status
+        self.activity = activity
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,11 +127,14 @@ class Git:
             **kwargs,
         )
 
-    def run(self, args: Sequence[str], timeout: float) -> GitResult:
-        """Run ``git args``; raises :class:`GitTimeoutError` after ``timeout`` seconds."""
+    def run(
+        self, args: Sequence[str], timeout: float, stop: Callable[[], bool] | None = None
+    ) -> GitResult:
+        """Run ``git args``; raises :class:`GitTimeoutError` after ``timeout`` seconds, or as soon
+        as ``stop()`` answers True (it is asked every half second)."""
         process = self.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            out, err = process.communicate(timeout=timeout)
+            out, err = communicate(process, timeout, stop)
         except subprocess.TimeoutExpired:
             kill_group(process)
             process.communicate()
@@ -146,6 +150,31 @@ class Git:
             out.decode("utf-8", "replace"),
             err.decode("utf-8", "replace"),
         )
+
+
+STOP_POLL_SECONDS = 0.5
+
+
+def communicate(
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[bytes, bytes]:
+    """``process.communicate(timeout=timeout)``, giving up early (``TimeoutExpired``) once
+    ``stop()`` is True. Retrying ``communicate`` after a timeout loses no output."""
+    if stop is None:
+        out, err = process.communicate(timeout=timeout)
+        return out or b"", err or b""
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 or stop():
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        try:
+            out, err = process.communicate(timeout=min(STOP_POLL_SECONDS, left))
+            return out or b"", err or b""
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def failure_reason(stderr: str) -> str:

@@ -1,12 +1,17 @@
-"""``run_build(build_id)``: the one rq entry point. Drives a build through its phases and records
-how it ended.
+"""``run_build(build_id, attempt)``: the one rq entry point. Drives an attempt at a build through
+its phases and records how it ended.
 
     queued -> cloning -> building -> pushing -> success
                  \\-> failed | error | timed_out  (canceled / superseded come from outside)
+                 \\-> queued again (attempt + 1) after an infrastructure failure, while the
+                     repository's ``retries`` allow
 
-Every status change is a compare-and-set in the store: when one is refused
-(:class:`~core.store.StaleTransitionError`) the build was canceled or superseded meanwhile, and
-the worker stops quietly. Every failure becomes one terminal status and one masked sentence in
+Every status change is a compare-and-set in the store, on this attempt: when one is refused
+(:class:`~core.store.StaleTransitionError`) the build was canceled, superseded or taken over
+meanwhile, and the worker stops quietly. While the attempt runs, a :class:`~worker.watch.
+BuildWatcher` beats its heartbeat and stops it within a second or two of a cancel (the Docker
+build is cut, so the daemon removes the ``RUN`` container), or when the repository's ``timeout``
+or ``no_output_timeout`` is reached. Every failure becomes one status and one masked sentence in
 ``error`` (see :mod:`worker.errors`), and a last line in the build's log.
 """
 
@@ -14,19 +19,22 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from rq import Queue
 
 from buildrules.model import Config, Repository, registry_host_of
-from core.build import BuildRecord, BuildStatus
+from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
 from core.masking import Masker
+from core.queue import build_queue
+from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
 from worker.checkout import GitSource, Mirror, checkout_context, strip_credentials, url_host
@@ -42,9 +50,11 @@ from worker.docker_build import (
     validate_reference,
 )
 from worker.docker_client import DEFAULT_TIMEOUT_SECONDS, DockerFactory, docker_factory, ping
-from worker.errors import Outcome, WorkerError, classify
-from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, push_all
+from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
+from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, PushResult, push_all
 from worker.registry import RegistryClient, resolve_credentials
+from worker.tagorder import TagGuard
+from worker.watch import BuildWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +102,10 @@ class WorkerContext:
     def scratch_dir(self) -> Path:
         return self.settings.workdir / "contexts"
 
+    def queue(self) -> Queue:
+        """The queue retries go back to: this worker's."""
+        return build_queue(self.redis, self.settings.queue_name)
+
 
 def masker_for(settings: Settings, config: Config) -> Masker:
     """A masker for every secret value the configuration names (and the admin token)."""
@@ -125,21 +139,50 @@ class BuildRun:
     def __init__(self, context: WorkerContext, record: BuildRecord) -> None:
         self.context = context
         self.record = record
+        self.attempt = record.attempt
         self.log = BuildLog(context.redis, record.id, context.masker)
         self.deadline: Deadline | None = None
+        self.watcher: BuildWatcher | None = None
+        self.repository_config: Repository | None = None
+        self.activity = "preparing the build"
 
     # -- helpers -----------------------------------------------------------------------------
     def transition(
         self, status: BuildStatus, expect: Collection[BuildStatus] | None, **fields: Any
     ) -> BuildRecord:
-        self.record = self.context.store.transition(self.record.id, status, expect=expect, **fields)
+        """A status change of this attempt (refused once another attempt has the build)."""
+        self.record = self.context.store.transition(
+            self.record.id, status, expect=expect, expect_attempt=self.attempt, **fields
+        )
         return self.record
 
+    def output(self, phase: str) -> Callable[[str], None]:
+        """Log lines of ``phase``; every line is output for the no-output watchdog."""
+
+        def emit(line: str) -> None:
+            if self.deadline is not None:
+                self.deadline.touch()
+            self.log.append(line, phase=phase)
+
+        return emit
+
     def checkpoint(self, activity: str) -> Checkpoint:
-        """Called between stream chunks; the place for further stop conditions (cancel)."""
+        """Called between stream chunks: a chunk is output; stop if the build must stop."""
         deadline = self.deadline
         assert deadline is not None
-        return deadline.checkpoint(activity)
+
+        def check() -> None:
+            deadline.touch()
+            deadline.check(activity)
+
+        return check
+
+    def check_now(self, activity: str) -> None:
+        """Read the record now and stop if the build ended: before each tag is pushed."""
+        if self.watcher is not None:
+            self.watcher.check(activity)
+        elif self.deadline is not None:
+            self.deadline.check(activity)
 
     def repository(self) -> Repository:
         repository = self.context.config.find_repository(
@@ -154,34 +197,58 @@ class BuildRun:
 
     # -- the build ---------------------------------------------------------------------------
     def execute(self) -> str:
+        try:  # the build is ours once it leaves `queued` at this attempt
+            self.transition(BuildStatus.CLONING, expect={BuildStatus.QUEUED}, started_at=utcnow())
+        except StaleTransitionError as taken:
+            return taken.record.status.value  # another worker has it, or it ended: not ours
         try:
-            self._run()
-            return BuildStatus.SUCCESS.value
-        except StaleTransitionError as exc:
-            current = exc.record.status.value
-            self.log.append(f"Build stopped: it is now {current}")
-            return current
+            repository = self.repository_config = self.repository()
+            self.deadline = Deadline(
+                repository.timeout_seconds,
+                no_output_seconds=repository.no_output_timeout_seconds,
+            )
+            self.watcher = BuildWatcher(
+                self.context.redis,
+                self.context.store,
+                self.record,
+                self.deadline,
+                heartbeat_seconds=self.context.settings.heartbeat_seconds,
+            )
+            self.watcher.start()
+            return self._run(repository)
+        except (StaleTransitionError, BuildStoppedError) as exc:
+            return self.stopped(exc)
         except Exception as exc:
+            if self.deadline is not None and self.deadline.stopped:
+                return self.stopped(exc)
+            expired = self.deadline is not None and self.deadline.expired
+            if expired and not isinstance(exc, BuildTimeoutError):
+                assert self.deadline is not None  # a stream the watcher cut short at the limit
+                exc = self.deadline.error(self.activity)
             return self.fail(classify(exc), exc)
         except BaseException as exc:  # the worker is being shut down under us
             self.fail(
                 Outcome(
                     BuildStatus.ERROR,
                     f"The worker stopped during the build ({type(exc).__name__}).",
+                    retryable=True,
                 ),
                 exc,
+                delay=0.0,
             )
             raise
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
 
-    def _run(self) -> None:
-        context, record = self.context, self.record
-        repository = self.repository()
-        self.deadline = Deadline(repository.timeout_seconds)
+    def _run(self, repository: Repository) -> str:
+        context, record, deadline = self.context, self.record, self.deadline
+        assert deadline is not None
         validate_reference(record.image, record.docker_tags)
         host = registry_host_of(record.image)
         credentials = resolve_credentials(context.config, context.settings, host)
 
-        self.transition(BuildStatus.CLONING, expect={BuildStatus.QUEUED})
+        self.activity = "fetching the commit"
         source = GitSource(
             repository.clone_url, record.commit, record.source_type, record.source_name
         )
@@ -206,8 +273,8 @@ class BuildRun:
                 context=record.context,
                 dockerfile=record.dockerfile,
                 scratch_dir=context.scratch_dir,
-                deadline=self.deadline,
-                log=lambda line: self.log.append(line, phase="clone"),
+                deadline=deadline,
+                log=self.output("clone"),
             ) as build_context:
                 how = {
                     "present": "already in the mirror",
@@ -219,6 +286,7 @@ class BuildRun:
                 )
 
                 self.transition(BuildStatus.BUILDING, expect={BuildStatus.CLONING})
+                self.activity = "building the image"
                 reference = f"{record.image}:{record.docker_tags[0]}"
                 self.log.phase(
                     "build",
@@ -227,6 +295,8 @@ class BuildRun:
                 api = context.docker(
                     DEFAULT_TIMEOUT_SECONDS, registry_credentials(context.settings, context.config)
                 )
+                if self.watcher is not None and hasattr(api, "abort_streams"):
+                    self.watcher.on_abort(api.abort_streams)
                 ping(api)
                 request = BuildRequest(
                     context_dir=build_context.directory,
@@ -240,8 +310,8 @@ class BuildRun:
                 result = build_image(
                     api,
                     request,
-                    self.deadline,
-                    on_line=lambda line: self.log.append(line, phase="build"),
+                    deadline,
+                    on_line=self.output("build"),
                     checkpoint=self.checkpoint("building the image"),
                 )
             self.log.append(f"Built image {result.image_id}", phase="build")
@@ -249,8 +319,16 @@ class BuildRun:
             self.transition(
                 BuildStatus.PUSHING, expect={BuildStatus.BUILDING}, image_id=result.image_id
             )
-            tags = ", ".join(record.docker_tags)
-            self.log.phase("push", f"Pushing {record.image} ({tags})")
+            self.activity = "pushing the image"
+            self.log.phase("push", f"Pushing {record.image} ({', '.join(record.docker_tags)})")
+            guard = TagGuard(
+                context.store,
+                record,
+                deadline,
+                self.watcher,
+                self.output("push"),
+                lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
+            )
             with RegistryClient(host, credentials, timeout=context.registry_timeout) as registry:
                 pushed = push_all(
                     api,
@@ -259,22 +337,47 @@ class BuildRun:
                     registry,
                     record.docker_tags,
                     credentials,
-                    self.deadline,
-                    on_line=lambda line: self.log.append(line, phase="push"),
+                    deadline,
+                    on_line=self.output("push"),
                     checkpoint=self.checkpoint("pushing the image"),
                     read_timeout=context.push_read_timeout,
+                    before_tag=lambda reference: self.check_now(f"pushing {reference}"),
+                    guard=guard,
                 )
         finally:
             if api is not None:
                 api.close()  # also drops a build still streaming: the daemon then aborts it
-        self.log.append(f"Build succeeded: {record.image} ({tags}) is {pushed.digest}")
+        return self.finish(pushed, result.image_id)
+
+    def finish(self, pushed: PushResult, image_id: str) -> str:
+        record = self.record
+        skipped = ", ".join(pushed.skipped)
+        if pushed.digest is None:
+            message = (
+                f"Nothing was pushed: builds of newer commits of {record.source_name} had"
+                f" already pushed {skipped}."
+            )
+            self.log.append(f"Build superseded: {message}")
+            self.transition(
+                BuildStatus.SUPERSEDED,
+                expect={BuildStatus.PUSHING},
+                error=message,
+                skipped_tags=pushed.skipped,
+            )
+            return BuildStatus.SUPERSEDED.value
+        note = f"; skipped {skipped} (newer commits' builds had pushed them)" if skipped else ""
+        self.log.append(
+            f"Build succeeded: {record.image} ({', '.join(pushed.tags)}) is {pushed.digest}{note}"
+        )
         self.transition(
             BuildStatus.SUCCESS,
             expect={BuildStatus.PUSHING},
             digest=pushed.digest,
-            image_id=result.image_id,
+            image_id=image_id,
             error=None,
+            skipped_tags=pushed.skipped,
         )
+        return BuildStatus.SUCCESS.value
 
     def labels(self, repository: Repository) -> dict[str, str]:
         return {
@@ -284,8 +387,27 @@ class BuildRun:
             LABEL_BUILD_ID: self.record.id,
         }
 
-    def fail(self, outcome: Outcome, exc: BaseException) -> str:
-        """Record a terminal failure (masked), unless the build already ended otherwise."""
+    def stopped(self, exc: BaseException) -> str:
+        """The build ended from outside (canceled, superseded, queued again as another attempt):
+        say so in the log and leave the record alone."""
+        current = self.context.store.get(self.record.id)
+        if current is None:
+            return "missing"
+        if current.attempt != self.attempt:
+            self.log.append(
+                f"Attempt {self.attempt} stopped while {self.activity}: the build was queued"
+                f" again as attempt {current.attempt}"
+            )
+        else:
+            self.log.append(
+                f"Build stopped while {self.activity}: it is now {current.status.value}"
+            )
+        logger.info("build %s: stopped (%s)", self.record.id, exc)
+        return current.status.value
+
+    def fail(self, outcome: Outcome, exc: BaseException, delay: float | None = None) -> str:
+        """Record how the attempt ended (masked): queued again for an infrastructure failure
+        with attempts left, else a terminal failure; unless the build already ended otherwise."""
         message = self.context.masker.mask(outcome.message)
         if not isinstance(exc, WorkerError):
             details = "".join(traceback.format_exception(exc))
@@ -295,8 +417,21 @@ class BuildRun:
                 self.context.masker.mask(details),
             )
         current = self.context.store.get(self.record.id)
-        if current is not None and current.status.terminal:
-            return current.status.value  # canceled or superseded meanwhile: that is the story
+        if current is None or current.status.terminal or current.attempt != self.attempt:
+            return current.status.value if current else "missing"  # its story is told elsewhere
+        if outcome.retryable and self.repository_config is not None:
+            if delay is None:
+                delay = self.context.settings.retry_delay(self.attempt)
+            result = requeue_or_end(
+                self.context.store,
+                self.context.queue(),
+                self.repository_config,
+                current,
+                message,
+                delay=delay,
+                log=self.log,
+            )
+            return result.record.status.value if result else self.current_status()
         # The line goes first: a reader following the log stops once the status is terminal.
         self.log.append(f"{FAILURE_WORDS.get(outcome.status, 'Build ended')}: {message}")
         try:
@@ -305,30 +440,58 @@ class BuildRun:
             return stale.record.status.value
         return outcome.status.value
 
+    def current_status(self) -> str:
+        current = self.context.store.get(self.record.id)
+        return current.status.value if current else "missing"
 
-def execute_build(context: WorkerContext, build_id: str) -> str:
-    """Run the build ``build_id`` to a terminal status and return that status.
 
-    A build that is missing or has already ended (canceled or superseded while queued) is left
-    alone."""
+def execute_build(context: WorkerContext, build_id: str, attempt: int | None = None) -> str:
+    """Run attempt ``attempt`` (default: the current one) of the build ``build_id`` and return
+    the status it left the build in.
+
+    A build that is missing, has already ended (canceled or superseded while queued), is not
+    queued, or has moved on to another attempt (a stale job) is left alone."""
     record = context.store.get(build_id)
     if record is None:
         logger.warning("build %s: no such build record; nothing to do", build_id)
         return "missing"
     if record.status.terminal:
         return record.status.value
+    if attempt is not None and record.attempt != attempt:
+        logger.warning(
+            "build %s: job for attempt %d, but the build is at attempt %d; nothing to do",
+            build_id,
+            attempt,
+            record.attempt,
+        )
+        return record.status.value
+    if record.status is not BuildStatus.QUEUED:
+        logger.warning("build %s: already %s; nothing to do", build_id, record.status.value)
+        return record.status.value
     return BuildRun(context, record).execute()
 
 
-def record_lost_build(context: WorkerContext, build_id: str, reason: str) -> bool:
-    """End a build whose worker process died under it (``error``); False if it had ended."""
-    message = context.masker.mask(reason)
-    try:
-        context.store.transition(build_id, BuildStatus.ERROR, error=message)
-    except StaleTransitionError:
+def record_lost_build(
+    context: WorkerContext, build_id: str, reason: str, attempt: int | None = None
+) -> bool:
+    """A build whose worker process died under it: queued again while it has attempts left,
+    else ended ``error``. False if it had ended (or moved on to another attempt)."""
+    record = context.store.get(build_id)
+    if record is None or record.status.terminal:
         return False
-    BuildLog(context.redis, build_id, context.masker).append(f"Build error: {message}")
-    return True
+    if attempt is not None and record.attempt != attempt:
+        return False
+    repository = context.config.find_repository(record.provider, record.repository)
+    result = requeue_or_end(
+        context.store,
+        context.queue(),
+        repository,
+        record,
+        context.masker.mask(reason),
+        expect=RUNNING_STATUSES | {BuildStatus.QUEUED},
+        log=BuildLog(context.redis, build_id, context.masker),
+    )
+    return result is not None
 
 
 # -- the process-wide context ------------------------------------------------------------------
@@ -354,13 +517,13 @@ def get_context() -> WorkerContext:
     return _context
 
 
-def run_build(build_id: str) -> str:
-    """The rq job (``worker.jobs.run_build``, JSON-serialised argument: the build id). Every log
-    line of the job carries the build id; after the build, the Docker data directory is pruned if
-    it passes its threshold (worker.containment)."""
+def run_build(build_id: str, attempt: int | None = None) -> str:
+    """The rq job (``worker.jobs.run_build``, JSON-serialised arguments: the build id and the
+    attempt the job is for). Every log line of the job carries the build id; after the build, the
+    Docker data directory is pruned if it passes its threshold (worker.containment)."""
     context = get_context()
     with logging_for_build(build_id):
-        status = execute_build(context, build_id)
+        status = execute_build(context, build_id, attempt)
         logger.info("build attempt ended", extra={"event": "build_finished", "status": status})
         housekeeping(context.docker, context.settings, context.redis)
     return status

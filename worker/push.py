@@ -9,17 +9,19 @@ so the worker's own ``~/.docker/config.json`` is never used).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import docker.errors
 import requests
 import urllib3.exceptions
 
 from worker.deadline import Checkpoint, Deadline
-from worker.errors import DaemonError, PushError, RegistryError, api_error_text
+from worker.errors import DaemonError, PushError, PushRefusedError, RegistryError, api_error_text
 from worker.registry import DIGEST_RE, Credentials, RegistryClient, verify_digest
 from worker.streams import aux_value, status_line, stream_error
 
@@ -49,12 +51,14 @@ def consume_push_stream(
             continue
         message = stream_error(chunk)
         if message is not None:
-            verb = "was refused" if _REFUSAL.search(message) else "failed"
-            raise PushError(f"Push of {reference} {verb}: {message}")
+            if _REFUSAL.search(message):
+                raise PushRefusedError(f"Push of {reference} was refused: {message}")
+            raise PushError(f"Push of {reference} failed: {message}")
         line = status_line(chunk)
         if line is not None:
             on_line(line)
         digest = aux_value(chunk, "Digest") or digest
+    checkpoint()  # a stream cut short by a cancel or a time limit ends here, with its reason
     if digest is None:
         raise PushError(f"Push of {reference} ended without a digest from the registry")
     if not DIGEST_RE.fullmatch(digest):
@@ -77,7 +81,7 @@ def push_tag(
     reference = f"{image}:{tag}"
     check = checkpoint or deadline.checkpoint(f"pushing {reference}")
     auth_config = credentials.auth_config() if credentials is not None else {}
-    api.timeout = deadline.timeout(read_timeout)  # the SDK's push uses the client's timeout
+    api.timeout = deadline.backstop(read_timeout)  # the SDK's push uses the client's timeout
     try:
         chunks = api.push(image, tag=tag, stream=True, decode=True, auth_config=auth_config)
         return consume_push_stream(chunks, reference, on_line, check)
@@ -100,10 +104,21 @@ def push_tag(
         ) from exc
 
 
+class PushGuard(Protocol):
+    """Decides, per tag, whether this build may push it (see :mod:`worker.tagorder`)."""
+
+    def claim(self, tag: str) -> AbstractContextManager[str | None]:
+        """Hold the tag while it is pushed; yields None to push it, or why it is skipped."""
+        ...
+
+    def record_push(self, tag: str, digest: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class PushResult:
-    digest: str
-    tags: tuple[str, ...]
+    digest: str | None  # None when every tag was skipped
+    tags: tuple[str, ...]  # the tags pushed
+    skipped: tuple[str, ...] = ()  # the tags a newer commit's build had already pushed
 
 
 def push_all(
@@ -117,24 +132,44 @@ def push_all(
     on_line: LineFn,
     checkpoint: Checkpoint | None = None,
     read_timeout: float = DEFAULT_PUSH_READ_TIMEOUT_SECONDS,
+    *,
+    before_tag: Callable[[str], None] | None = None,
+    guard: PushGuard | None = None,
 ) -> PushResult:
-    """Push every tag, then confirm each with the registry; all must share one digest."""
+    """Push every tag and have the registry confirm it, one tag at a time; all must share one
+    digest. ``before_tag(reference)`` runs before each push (it raises to stop the build: a
+    cancel never lets another tag out); ``guard`` may skip a tag and records each one pushed."""
     pushed: list[tuple[str, str]] = []
+    skipped: list[str] = []
     for tag in tags:
-        digest = push_tag(api, image, tag, credentials, deadline, on_line, checkpoint, read_timeout)
-        on_line(f"Pushed {image}:{tag} as {digest}")
-        pushed.append((tag, digest))
-    if not pushed:
+        reference = f"{image}:{tag}"
+        with guard.claim(tag) if guard is not None else contextlib.nullcontext(None) as skip:
+            if skip is not None:
+                on_line(skip)
+                skipped.append(tag)
+                continue
+            if before_tag is not None:
+                before_tag(reference)
+            digest = push_tag(
+                api, image, tag, credentials, deadline, on_line, checkpoint, read_timeout
+            )
+            on_line(f"Pushed {reference} as {digest}")
+            if pushed and digest != pushed[0][1]:
+                listing = ", ".join(f"{t} as {d}" for t, d in [*pushed, (tag, digest)])
+                raise RegistryError(
+                    f"The tags of {image} were pushed with different digests ({listing});"
+                    " did another build push the same tags meanwhile?"
+                )
+            deadline.check(f"verifying {reference} with the registry")
+            verify_digest(registry, image_path, tag, digest)
+            on_line(f"Registry {registry.host} confirms {reference} is {digest}")
+            if guard is not None:
+                guard.record_push(tag, digest)
+            pushed.append((tag, digest))
+    if not pushed and not skipped:
         raise PushError(f"There was no tag to push for {image}")
-    digests = {digest for _, digest in pushed}
-    if len(digests) > 1:
-        listing = ", ".join(f"{tag} as {digest}" for tag, digest in pushed)
-        raise RegistryError(
-            f"The tags of {image} were pushed with different digests ({listing});"
-            " did another build push the same tags meanwhile?"
-        )
-    for tag, digest in pushed:
-        deadline.check(f"verifying {image}:{tag} with the registry")
-        verify_digest(registry, image_path, tag, digest)
-        on_line(f"Registry {registry.host} confirms {image}:{tag} is {digest}")
-    return PushResult(digest=pushed[0][1], tags=tuple(tag for tag, _ in pushed))
+    return PushResult(
+        digest=pushed[0][1] if pushed else None,
+        tags=tuple(tag for tag, _ in pushed),
+        skipped=tuple(skipped),
+    )

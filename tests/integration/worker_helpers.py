@@ -38,7 +38,12 @@ def make_repository(
     image: str,
     name: str | None = None,
     timeout_seconds: int = 600,
+    *,
+    retries: int = 0,
+    **options: Any,
 ) -> Repository:
+    """A repository building master as ``latest``. ``retries`` is 0 here (one attempt, so a
+    test sees how an attempt ends) unless a test asks for automatic retries."""
     return Repository(
         provider=PROVIDER,
         name=name or f"octo/{uuid.uuid4().hex[:8]}",
@@ -48,6 +53,8 @@ def make_repository(
             BuildRule(source_type=RefType.BRANCH, source="master", docker_tags=("latest",)),
         ),
         timeout_seconds=timeout_seconds,
+        retries=retries,
+        **options,
     )
 
 

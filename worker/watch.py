@@ -1,0 +1,169 @@
+"""The thread beside a running build: heartbeats, cancels, time limits.
+
+While a build attempt runs, its :class:`BuildWatcher`
+
+- refreshes the build's heartbeat (``heartbeat_key``, a lease of three beats) and the leases the
+  build holds (the tag it is pushing), every ``heartbeat_seconds``. A worker killed with SIGKILL
+  stops beating; the other workers then queue the build again or end it (:mod:`core.recovery`);
+- reads the build record every second. When it has ended from outside (canceled, superseded) or
+  another attempt took it over, it stops the build's :class:`~worker.deadline.Deadline` and aborts
+  what the build is blocked on: the Docker stream is cut (the daemon then kills and removes the
+  ``RUN`` container, or drops the push) and a running git command is killed within half a
+  second. A silent ``RUN`` step therefore cannot delay a cancel;
+- does the same when the deadline passes (the wall clock or the no-output watchdog), in case a
+  blocking call's own timeout is longer.
+
+The build's own thread notices at its next check and ends quietly: the status is already
+recorded. The watcher never changes the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from core.build import BuildRecord, BuildStatus
+from core.store import BuildStore, heartbeat_key
+from worker import leases
+from worker.deadline import Deadline
+from worker.errors import BuildStoppedError
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # how often the record is read: a cancel is seen within about a second
+
+
+class BuildWatcher:
+    def __init__(
+        self,
+        connection: redis.Redis,
+        store: BuildStore,
+        record: BuildRecord,
+        deadline: Deadline,
+        *,
+        heartbeat_seconds: float,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.connection = connection
+        self.store = store
+        self.build_id = record.id
+        self.attempt = record.attempt
+        self.deadline = deadline
+        self.heartbeat_seconds = heartbeat_seconds
+        self.ttl_seconds = heartbeat_seconds * 3
+        self.poll_seconds = min(poll_seconds, heartbeat_seconds)
+        self.token = f"{record.attempt}:{socket.gethostname()}:{os.getpid()}"
+        self._held: dict[str, str] = {}
+        self._aborts: list[Callable[[], None]] = []
+        self._aborted = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, name=f"watch-{record.id[:8]}", daemon=True
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Beat once now (the build is alive from its first second), then keep watching."""
+        self.beat()
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop watching and drop the heartbeat (if it is still this attempt's)."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        try:
+            leases.release(self.connection, heartbeat_key(self.build_id), self.token)
+        except redis.RedisError:
+            logger.warning("build %s: could not drop its heartbeat", self.build_id)
+
+    def __enter__(self) -> BuildWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- heartbeats and leases ---------------------------------------------------------------
+    def beat(self) -> None:
+        leases.put(self.connection, heartbeat_key(self.build_id), self.token, self.ttl_seconds)
+        with self._lock:
+            held = list(self._held.items())
+        for key, token in held:
+            leases.renew(self.connection, key, token, self.ttl_seconds)
+
+    def hold(self, key: str, token: str) -> None:
+        """Renew the lease ``key`` with every heartbeat until :meth:`let_go`."""
+        with self._lock:
+            self._held[key] = token
+
+    def let_go(self, key: str) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+    # -- stopping ----------------------------------------------------------------------------
+    def on_abort(self, abort: Callable[[], None]) -> None:
+        """Call ``abort`` (from this thread) when the build must stop; at once if it must
+        already."""
+        with self._lock:
+            self._aborts.append(abort)
+            aborted = self._aborted
+        if aborted:
+            self._call(abort)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            aborts = list(self._aborts)
+        for abort in aborts:
+            self._call(abort)
+
+    def _call(self, abort: Callable[[], None]) -> None:
+        try:
+            abort()
+        except Exception:
+            logger.exception("build %s: aborting failed", self.build_id)
+
+    def poll(self) -> None:
+        """Read the record; stop the build if it ended or another attempt has it."""
+        record = self.store.get(self.build_id)
+        if record is None:
+            reason = "deleted"
+        elif record.attempt != self.attempt:
+            reason = f"queued again as attempt {record.attempt}"
+        elif record.status.terminal or record.status is BuildStatus.QUEUED:
+            reason = record.status.value
+        else:
+            return
+        self.deadline.stop(lambda activity: BuildStoppedError(reason, activity))
+        self.abort()
+
+    def check(self, activity: str) -> None:
+        """Read the record now (not at the next poll) and raise if the build must stop: before
+        a step that cannot be taken back, such as pushing a tag."""
+        self.poll()
+        self.deadline.check(activity)
+
+    # -- the thread --------------------------------------------------------------------------
+    def _watch(self) -> None:
+        next_beat = time.monotonic() + self.heartbeat_seconds
+        while not self._done.wait(self.poll_seconds):
+            try:
+                if not self.deadline.stopped:
+                    self.poll()
+                if time.monotonic() >= next_beat:
+                    self.beat()
+                    next_beat = time.monotonic() + self.heartbeat_seconds
+            except redis.RedisError as error:
+                logger.warning(
+                    "build %s: Redis unreachable from the watcher: %s", self.build_id, error
+                )
+            if self.deadline.expired and not self._aborted:
+                self.abort()
