@@ -1,8 +1,9 @@
 """The exact commit, fetched into a warm bare mirror and exported as a clean build context.
 
 One bare mirror per repository lives under ``<workdir>/mirrors/<name>``. A build takes the mirror's
-lock, asks the git host for exactly the commit it builds (``fetch <url> <sha>``; a rebuild of a
-commit the mirror already has fetches nothing), and falls back to fetching the ref when the host
+lock, asks the git host for exactly the commit it builds (``fetch --depth=1 <url> <sha>``: its tree
+and none of its history, and only objects the mirror does not have; a rebuild of a commit the
+mirror already has fetches nothing), and falls back to fetching the ref when the host
 refuses to send an unadvertised object. The commit is then checked (``rev-parse <sha>^{commit}``
 must be the sha itself) and exported with ``git archive`` into a temporary directory: no ``.git``,
 no checkout, never a branch tip.
@@ -37,6 +38,7 @@ from worker.gitcmd import (
 
 SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
+SHALLOW_REFUSED = re.compile(r"shallow|depth", re.IGNORECASE)  # a host that cannot fetch --depth
 
 # Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
 # exported context holds exactly the committed files, as a checkout would.
@@ -264,7 +266,10 @@ class Mirror:
             )
         return resolved == sha
 
-    def _fetch(self, source: GitSource, refspec: str, deadline: Deadline) -> GitResult:
+    def _fetch(
+        self, source: GitSource, refspec: str, deadline: Deadline, depth: int | None = None
+    ) -> GitResult:
+        shallow = [f"--depth={depth}"] if depth else []
         return self._run(
             [
                 "fetch",
@@ -272,6 +277,7 @@ class Mirror:
                 "--no-tags",
                 "--no-recurse-submodules",
                 "--no-write-fetch-head",
+                *shallow,
                 "--",
                 source.clone_url,
                 refspec,
@@ -292,7 +298,11 @@ class Mirror:
         host = url_host(source.clone_url)
         ref_ok = valid_ref_name(source.ref_name)
         local_ref = source.ref if ref_ok else f"refs/autobuild/commits/{sha}"
-        first = self._fetch(source, f"+{sha}:{local_ref}", deadline)
+        # Depth 1: the commit and its tree, never its history (the mirror's first fetch costs
+        # what `git clone --depth 1` does); objects the mirror has are not sent again.
+        first = self._fetch(source, f"+{sha}:{local_ref}", deadline, depth=1)
+        if not first.ok and SHALLOW_REFUSED.search(first.stderr):  # e.g. the dumb HTTP protocol
+            first = self._fetch(source, f"+{sha}:{local_ref}", deadline)
         if first.ok and self.has_commit(sha, deadline):
             return FetchResult("commit")
         if not ref_ok:
