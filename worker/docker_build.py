@@ -22,6 +22,7 @@ import urllib3.exceptions
 from worker.containment import BuildLimits, check_context_size
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import DaemonError, DockerBuildError, UserBuildError, api_error_text
+from worker.labels import label_image
 from worker.streams import LineAssembler, Step, aux_value, parse_step, status_line, stream_error
 
 # https://github.com/distribution/reference: a tag, and a repository (host[:port]/path, lowercase).
@@ -60,6 +61,8 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)
     limits: BuildLimits = field(default_factory=BuildLimits)  # network, memory, CPU, context
+    cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
+    nocache: bool = False  # build_caching: false
 
     @property
     def primary_reference(self) -> str:
@@ -143,13 +146,20 @@ def build_image(
             rm=True,
             forcerm=True,
             pull=False,
+            nocache=request.nocache,
+            cache_from=list(request.cache_from) or None,
             decode=True,
-            labels=dict(request.labels),
             buildargs=dict(request.build_args),
             timeout=deadline.backstop(),
             **request.limits.build_kwargs(),
         )
         result = consume_build_stream(chunks, on_line, check)
+        if request.labels:  # all of them in one step (worker.labels)
+            labelled = label_image(
+                api, result.image_id, request.labels, request.primary_reference, deadline, check
+            )
+            result = BuildResult(labelled, result.last_step, result.lines)
+            on_line(f"Labelled {labelled[:19]}: {', '.join(sorted(request.labels))}")
         for tag in request.tags[1:]:
             api.tag(result.image_id, request.image, tag=tag, force=True)
         return result

@@ -37,6 +37,7 @@ from core.queue import build_queue
 from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
+from worker.cache import warm_layers
 from worker.checkout import GitSource, Mirror, checkout_context, strip_credentials, url_host
 from worker.containment import housekeeping, limits_for
 from worker.deadline import Checkpoint, Deadline
@@ -298,6 +299,18 @@ class BuildRun:
                 if self.watcher is not None and hasattr(api, "abort_streams"):
                     self.watcher.on_abort(api.abort_streams)
                 ping(api)
+                layer_cache = warm_layers(
+                    api,
+                    image=record.image,
+                    tags=record.docker_tags,
+                    build_caching=record.build_caching,
+                    own_images=repository.images,
+                    credentials=credentials,
+                    deadline=deadline,
+                    on_line=self.output("build"),
+                    checkpoint=self.checkpoint("pulling the layer cache"),
+                    registry_timeout=context.registry_timeout,
+                )
                 request = BuildRequest(
                     context_dir=build_context.directory,
                     dockerfile=build_context.dockerfile,
@@ -306,6 +319,8 @@ class BuildRun:
                     labels=self.labels(repository),
                     build_args=dict(record.build_args),
                     limits=limits_for(repository, context.settings.max_context_bytes),
+                    cache_from=layer_cache.cache_from,
+                    nocache=layer_cache.nocache,
                 )
                 result = build_image(
                     api,
