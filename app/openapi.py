@@ -63,6 +63,7 @@ BUILD_SCHEMA: JsonObject = {
         "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
         "attempt": {"type": "integer"},
         "retry_of": {"type": ["string", "null"]},
+        "skipped_tags": {"type": "array", "items": {"type": "string"}},
         "delivery_id": {"type": ["string", "null"]},
     },
 }  # fmt: skip

@@ -37,3 +37,37 @@ def test_a_bad_number_names_the_variable():
 
 def test_secrets_do_not_show_in_repr():
     assert "hunter2" not in repr(Settings.from_env({"X": "hunter2"}))
+
+
+def test_build_control_settings_have_sane_defaults_and_read_seconds():
+    defaults = Settings.from_env({})
+    assert defaults.heartbeat_seconds == 10 and defaults.heartbeat_ttl_seconds == 30
+    assert defaults.lost_worker_grace_seconds == 60
+    assert defaults.recovery_interval_seconds == 20
+    assert [defaults.retry_delay(n) for n in (1, 2, 3, 9)] == [5, 20, 60, 60]
+    fast = Settings.from_env(
+        {
+            "AUTOBUILD_HEARTBEAT_SECONDS": "0.5",
+            "AUTOBUILD_LOST_WORKER_GRACE": "0",
+            "AUTOBUILD_RECOVERY_INTERVAL": "1",
+            "AUTOBUILD_RETRY_BACKOFF": "0.1, 2",
+        }
+    )
+    assert (fast.heartbeat_seconds, fast.heartbeat_ttl_seconds) == (0.5, 1.5)
+    assert fast.lost_worker_grace_seconds == 0 and fast.recovery_interval_seconds == 1
+    assert [fast.retry_delay(n) for n in (1, 2, 3)] == [0.1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTOBUILD_HEARTBEAT_SECONDS", "0"),
+        ("AUTOBUILD_RECOVERY_INTERVAL", "soon"),
+        ("AUTOBUILD_LOST_WORKER_GRACE", "-1"),
+        ("AUTOBUILD_RETRY_BACKOFF", "5,,20"),
+        ("AUTOBUILD_RETRY_BACKOFF", "5,x"),
+    ],
+)
+def test_a_bad_build_control_setting_names_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
