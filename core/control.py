@@ -54,7 +54,8 @@ def supersede_older(
     if repository.cancel_running:
         allowed |= {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
     newer_ids = {n.id for n in newer}
-    for older in store.active():
+    refs = {(n.provider, n.repository, n.source_type.value, n.source_name) for n in newer}
+    for older in store.active_on_refs(refs):
         if older.id in newer_ids:  # builds of one push never supersede each other
             continue
         replacement = next((n for n in newer if _same_ref_and_rules(older, n)), None)

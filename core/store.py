@@ -19,6 +19,7 @@ PREFIX = "autobuild:"
 ALL_BUILDS = PREFIX + "builds"
 ACTIVE_BUILDS = PREFIX + "builds:active"  # every build not yet in a terminal status
 QUEUED_BUILDS = PREFIX + "builds:queued"  # the builds waiting for a worker
+REF_INDEX_MARKER = PREFIX + "builds:active:ref-index"  # set once active builds are indexed by ref
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
 
 
@@ -47,10 +48,10 @@ def heartbeat_key(build_id: str) -> str:
     return f"{PREFIX}heartbeat:{build_id}"
 
 
-def concurrency_key(provider: str, repository: str) -> str:
-    """The rq rate-limit key that holds a repository to ``max_concurrent_builds`` (rq prefixes it:
-    ``rq:rl:<this>``, with ``:allowed`` and ``:rate_limited`` sets)."""
-    return f"{PREFIX}repo:{provider}:{repository.lower()}"
+def concurrency_key(queue_name: str, provider: str, repository: str) -> str:
+    """The rq rate-limit key that holds a repository to ``max_concurrent_builds`` on one queue
+    (rq prefixes it: ``rq:rl:<this>``, with ``:allowed`` and ``:rate_limited`` sets)."""
+    return f"{PREFIX}repo:{queue_name}:{provider}:{repository.lower()}"
 
 
 def retry_schedule_key(queue_name: str) -> str:
@@ -88,12 +89,27 @@ class StaleTransitionError(StoreError):
         self.record = record
 
 
+def active_ref_key(provider: str, repository: str, source_type: str, source_name: str) -> str:
+    """The builds not yet ended of one ref (what a newer push to it may supersede): supersede
+    reads these few instead of every active build. Two refs may share a key only in theory (a
+    ``:`` in names); readers filter by the record's own fields."""
+    return f"{PREFIX}builds:active:ref:{provider}:{repository.lower()}:{source_type}:{source_name}"
+
+
+def _ref_key(record: BuildRecord) -> str:
+    return active_ref_key(
+        record.provider, record.repository, record.source_type.value, record.source_name
+    )
+
+
 def _index_status(pipe: Any, record: BuildRecord) -> None:
     score = record.created_at.timestamp()
     if record.status.terminal:
         pipe.zrem(ACTIVE_BUILDS, record.id)
+        pipe.zrem(_ref_key(record), record.id)
     else:
         pipe.zadd(ACTIVE_BUILDS, {record.id: score})
+        pipe.zadd(_ref_key(record), {record.id: score})
     if record.status is BuildStatus.QUEUED:
         pipe.zadd(QUEUED_BUILDS, {record.id: score})
     else:
@@ -103,6 +119,7 @@ def _index_status(pipe: Any, record: BuildRecord) -> None:
 class BuildStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
+        self._ref_index_ready = False
 
     # -- records ---------------------------------------------------------------------------
     def create(self, records: Iterable[BuildRecord]) -> None:
@@ -114,6 +131,7 @@ class BuildStore:
             pipe.zadd(repository_index_key(record.provider, record.repository), {record.id: score})
             if not record.status.terminal:
                 pipe.zadd(ACTIVE_BUILDS, {record.id: score})
+                pipe.zadd(_ref_key(record), {record.id: score})
             if record.status is BuildStatus.QUEUED:
                 pipe.zadd(QUEUED_BUILDS, {record.id: score})
         pipe.execute()
@@ -232,6 +250,32 @@ class BuildStore:
         members: Any = self.redis.zrange(ACTIVE_BUILDS, 0, -1)
         ids = [i.decode() for i in members]
         return self.get_many(ids)
+
+    def active_on_refs(self, refs: Iterable[tuple[str, str, str, str]]) -> list[BuildRecord]:
+        """The builds not yet ended of each ``(provider, repository, source_type, source_name)``,
+        oldest first: two round trips, whatever the number of active builds elsewhere."""
+        self._ensure_ref_index()
+        keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrange(key, 0, -1)
+        ids: list[str] = []
+        for members in pipe.execute():
+            ids.extend(member.decode() for member in members)
+        return self.get_many(list(dict.fromkeys(ids)))
+
+    def _ensure_ref_index(self) -> None:
+        """Index the active builds recorded before the per-ref index existed (once; a marker key
+        says it was done, and this process remembers it)."""
+        if self._ref_index_ready:
+            return
+        if not self.redis.exists(REF_INDEX_MARKER):
+            pipe = self.redis.pipeline(transaction=False)
+            for record in self.active():
+                pipe.zadd(_ref_key(record), {record.id: record.created_at.timestamp()})
+            pipe.set(REF_INDEX_MARKER, "1")
+            pipe.execute()
+        self._ref_index_ready = True
 
     def queued(self) -> list[BuildRecord]:
         """Every build waiting for a worker, oldest first."""
