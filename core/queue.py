@@ -45,7 +45,8 @@ def enqueue_build(
     order."""
     rate_limit = None
     if max_concurrent > 0:
-        rate_limit = RateLimit(concurrency_key(record.provider, record.repository), max_concurrent)
+        key = concurrency_key(queue.name, record.provider, record.repository)
+        rate_limit = RateLimit(key, max_concurrent)
     job = queue.enqueue(
         RUN_BUILD,
         record.id,
@@ -75,9 +76,9 @@ def enqueue_for(queue: Queue, record: BuildRecord, repository: Repository) -> Jo
     )
 
 
-def release_slot(connection: redis.Redis, record: BuildRecord, attempt: int) -> None:
+def release_slot(queue: Queue, record: BuildRecord, attempt: int) -> None:
     """Free the concurrency slot that attempt ``attempt`` of the build holds (its worker is gone)
     and let the oldest waiting build of the repository go. rq's own maintenance would free it
     too, but only once the lost job's heartbeat has long expired."""
-    registry = RateLimitRegistry(concurrency_key(record.provider, record.repository), connection)
-    registry.release_and_enqueue(job_id_for(record, attempt))
+    key = concurrency_key(queue.name, record.provider, record.repository)
+    RateLimitRegistry(key, queue.connection).release_and_enqueue(job_id_for(record, attempt))

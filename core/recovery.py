@@ -193,7 +193,7 @@ def recover_lost_builds(
         )
         if result is None:
             continue
-        release_slot(store.redis, record, record.attempt)
+        release_slot(queue, record, record.attempt)
         logger.warning(
             "build %s: worker lost during attempt %d; %s",
             record.id,

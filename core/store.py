@@ -48,10 +48,10 @@ def heartbeat_key(build_id: str) -> str:
     return f"{PREFIX}heartbeat:{build_id}"
 
 
-def concurrency_key(provider: str, repository: str) -> str:
-    """The rq rate-limit key that holds a repository to ``max_concurrent_builds`` (rq prefixes it:
-    ``rq:rl:<this>``, with ``:allowed`` and ``:rate_limited`` sets)."""
-    return f"{PREFIX}repo:{provider}:{repository.lower()}"
+def concurrency_key(queue_name: str, provider: str, repository: str) -> str:
+    """The rq rate-limit key that holds a repository to ``max_concurrent_builds`` on one queue
+    (rq prefixes it: ``rq:rl:<this>``, with ``:allowed`` and ``:rate_limited`` sets)."""
+    return f"{PREFIX}repo:{queue_name}:{provider}:{repository.lower()}"
 
 
 def retry_schedule_key(queue_name: str) -> str:

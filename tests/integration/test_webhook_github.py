@@ -72,7 +72,7 @@ def test_signed_branch_push_queues_one_build(client, settings, redis_conn):
     assert build["trigger"] == "webhook"
     assert build["image"] == "127.0.0.1:5000/octo/hello"
     queue = build_queue(redis_conn, settings.queue_name)
-    assert [job.args for job in queue.jobs] == [[build["id"]]]
+    assert [job.args for job in queue.jobs] == [[build["id"], 1]]  # the build and its attempt
     assert client.get(f"/api/v1/builds/{build['id']}").json["id"] == build["id"]
 
 
