@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from worker.gitcmd import (
 
 SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
+TRASH_DIR = "trash"  # beside the scratch directory: exported contexts being deleted
 SHALLOW_REFUSED = re.compile(r"shallow|depth", re.IGNORECASE)  # a host that cannot fetch --depth
 
 # Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
@@ -432,4 +434,25 @@ def checkout_context(
             mirror.export(source.commit, root / "src", deadline)
         yield resolve_build_context(root / "src", context, dockerfile, source.commit, fetch)
     finally:
+        discard(root)
+
+
+def discard(root: Path) -> None:
+    """Take an exported context out of the way at once and delete it in the background: the build
+    goes on to its push without waiting for thousands of unlinks (30-50 ms for a few hundred
+    files). It is renamed into ``trash/`` beside the scratch directory; whatever a process that
+    ends meanwhile leaves there, the next build's deletion removes."""
+    trash = root.parent.parent / TRASH_DIR
+    try:
+        trash.mkdir(exist_ok=True)
+        root.rename(trash / root.name)
+    except OSError:
         shutil.rmtree(root, ignore_errors=True)
+        return
+    threading.Thread(target=_empty, args=(trash,), name="autobuild-trash", daemon=True).start()
+
+
+def _empty(trash: Path) -> None:
+    with contextlib.suppress(OSError):
+        for leftover in list(trash.iterdir()):
+            shutil.rmtree(leftover, ignore_errors=True)
