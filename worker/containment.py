@@ -18,11 +18,12 @@ containers of a build, a maximum build context size, and pruning of the Docker d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from docker.utils.build import exclude_paths
 from buildrules.model import Repository
 from buildrules.values import memory_bytes
 from core.metrics import record_docker_disk, record_prune
-from worker.errors import UserBuildError
+from worker.errors import DockerBuildError, UserBuildError
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,21 @@ def limits_for(repository: Repository, max_context_bytes: int = 0) -> BuildLimit
         limits["cpuquota"] = max(int(repository.cpus * CPU_PERIOD_MICROSECONDS), 1000)
     network = "none" if repository.network == "none" else None
     return BuildLimits(network, limits, max_context_bytes)
+
+
+@contextlib.contextmanager
+def explain_limits(limits: BuildLimits) -> Iterator[None]:
+    """A step killed (exit code 137) under a memory limit most likely hit it: say so."""
+    try:
+        yield
+    except DockerBuildError as exc:
+        memory = limits.container_limits.get("memory")
+        if memory and exc.message.rstrip(".").endswith("non-zero code: 137"):
+            raise DockerBuildError(
+                f"{exc.message.rstrip('.')} (the step was killed: the repository's memory limit"
+                f" is {human_size(memory)})"
+            ) from exc
+        raise
 
 
 # --- the build context -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
-from worker.containment import BuildLimits, check_context_size
+from worker.containment import BuildLimits, check_context_size, explain_limits
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import DaemonError, DockerBuildError, UserBuildError, api_error_text
 from worker.labels import label_image
@@ -153,7 +153,8 @@ def build_image(
             timeout=deadline.backstop(),
             **request.limits.build_kwargs(),
         )
-        result = consume_build_stream(chunks, on_line, check)
+        with explain_limits(request.limits):
+            result = consume_build_stream(chunks, on_line, check)
         if request.labels:  # all of them in one step (worker.labels)
             labelled = label_image(
                 api, result.image_id, request.labels, request.primary_reference, deadline, check

@@ -141,6 +141,7 @@ def test_a_step_over_the_memory_limit_is_killed_and_the_build_fails(
 
     assert status == "failed", record.error
     assert "returned a non-zero code: 137" in record.error  # SIGKILL from the OOM killer
+    assert record.error.endswith("(the step was killed: the repository's memory limit is 64 MiB).")
     assert record.digest is None
 
 

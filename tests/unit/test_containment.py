@@ -16,12 +16,13 @@ from worker.containment import (
     ContextTooLargeError,
     check_context_size,
     context_size,
+    explain_limits,
     human_size,
     limits_for,
     prune_if_needed,
 )
 from worker.docker_client import WorkerAPIClient
-from worker.errors import UserBuildError
+from worker.errors import DockerBuildError, UserBuildError
 
 
 def repository(**changes) -> Repository:
@@ -182,3 +183,19 @@ def test_the_worker_client_passes_cpu_quota_to_the_build_endpoint(tmp_path: Path
     assert sent["params"]["cpuperiod"] == 100_000
     assert sent["params"]["memory"] == 64 << 20
     assert client._extra_build_params == {}  # nothing left over for the next call
+
+
+def test_a_step_killed_under_a_memory_limit_is_explained():
+    limits = limits_for(repository(memory="64m"))
+    killed = "Step 3/3 failed: The command '/bin/sh -c x' returned a non-zero code: 137"
+    with pytest.raises(DockerBuildError) as raised, explain_limits(limits):
+        raise DockerBuildError(killed)
+    assert raised.value.message == (
+        f"{killed} (the step was killed: the repository's memory limit is 64 MiB)."
+    )
+    with pytest.raises(DockerBuildError) as other, explain_limits(limits):
+        raise DockerBuildError("Step 1/1 failed: returned a non-zero code: 1")
+    assert "memory limit" not in other.value.message
+    with pytest.raises(DockerBuildError) as unlimited, explain_limits(limits_for(repository())):
+        raise DockerBuildError(killed)
+    assert "memory limit" not in unlimited.value.message
