@@ -6,6 +6,8 @@
 #   make lint       ruff and mypy
 #   make run        setup + services, then the web UI and one worker (Procfile); Ctrl-C stops them
 #   make demo-push  commit to the demo repository and send its signed webhook (with make run up)
+#   make bench      setup + services, then the full benchmarks (README "Performance"; < 15 min)
+#   make bench-quick  the same, one round and short runs (< 2 min)
 #   make services-stop / services-status
 
 SHELL := /bin/bash
@@ -15,7 +17,7 @@ PYTEST_ARGS ?=
 LINT_PATHS := app worker buildrules core cli
 
 .DEFAULT_GOAL := help
-.PHONY: help setup services services-stop services-status test unit lint run demo-push
+.PHONY: help setup services services-stop services-status test unit lint run demo-push bench bench-quick
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -48,3 +50,10 @@ run: setup services
 
 demo-push: setup
 	$(VENV)/bin/autobuild demo-push $(DEMO_ARGS)
+
+# Benchmarks (issue 8): tables, then one `ratio NAME VALUE` line per figure, last.
+bench: setup services
+	$(PYTHON) -m bench
+
+bench-quick: setup services
+	$(PYTHON) -m bench --quick
