@@ -141,7 +141,7 @@ class BuildRun:
         self.context = context
         self.record = record
         self.attempt = record.attempt
-        self.log = BuildLog(context.redis, record.id, context.masker)
+        self.log = BuildLog.for_settings(context.redis, record.id, context.masker, context.settings)
         self.deadline: Deadline | None = None
         self.watcher: BuildWatcher | None = None
         self.repository_config: Repository | None = None
@@ -504,7 +504,7 @@ def record_lost_build(
         record,
         context.masker.mask(reason),
         expect=RUNNING_STATUSES | {BuildStatus.QUEUED},
-        log=BuildLog(context.redis, build_id, context.masker),
+        log=BuildLog.for_settings(context.redis, build_id, context.masker, context.settings),
     )
     return result is not None
 
