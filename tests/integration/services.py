@@ -232,8 +232,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _registry_config(root: Path, addr: str) -> str:
-    return f"""version: 0.1
+def _registry_config(root: Path, addr: str, htpasswd: bool = True) -> str:
+    config = f"""version: 0.1
 log:
   level: info
 storage:
@@ -244,11 +244,14 @@ storage:
 http:
   addr: {addr}
   secret: autobuild-test-{os.getpid()}
-auth:
+"""
+    if htpasswd:
+        config += f"""auth:
   htpasswd:
     realm: autobuild-test
     path: {root / "htpasswd"}
 """
+    return config
 
 
 @dataclass
@@ -269,9 +272,50 @@ class RunningRegistry:
         self._log.close()
 
 
+def registry_binary() -> str:
+    binary = shutil.which("docker-registry") or shutil.which("registry")
+    if binary is None:
+        raise ServiceError("docker-registry is not installed (apt-get install docker-registry)")
+    return binary
+
+
+def spawn_registry(
+    root: Path, port: int, *, htpasswd: bool, deadline: float = 20.0
+) -> tuple[subprocess.Popen[bytes], Path, IO[bytes]]:
+    """Start Debian's ``docker-registry`` on 127.0.0.1:``port`` with its storage under ``root``
+    (``htpasswd``: requiring the credentials in ``root/htpasswd``); returns the process, its log
+    path and the open log once ``GET /v2/`` answers (401 with htpasswd, else 200). Raises
+    ServiceError, with the end of the log, when it does not answer within ``deadline``."""
+    binary = registry_binary()
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    host = f"127.0.0.1:{port}"
+    config = root / "config.yml"
+    config.write_text(_registry_config(root, host, htpasswd=htpasswd))
+    log_path = root / f"registry-{port}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 (closed by the caller)
+    process = subprocess.Popen(
+        [binary, "serve", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and process.poll() is None:
+        if registry_answers(host, expect_status=401 if htpasswd else 200):
+            return process, log_path, log
+        time.sleep(0.1)
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+    log.close()
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    raise ServiceError(f"registry on {host}: {' | '.join(tail) or 'no answer'}")
+
+
 def start_auth_registry(
     root: Path,
-    username: str = "autobuild",
+    username: str = "pusher-robot",
     password: str = "test-password-4-registry",
     deadline: float = 20.0,
 ) -> RunningRegistry:
@@ -281,37 +325,20 @@ def start_auth_registry(
     Plain HTTP is fine: the registry does not insist on TLS for htpasswd, and dockerd treats every
     127.0.0.0/8 registry as insecure, so it pushes over HTTP and still sends the credentials.
     """
-    binary = shutil.which("docker-registry") or shutil.which("registry")
-    if binary is None:
-        raise ServiceError("docker-registry is not installed (apt-get install docker-registry)")
+    registry_binary()
     root.mkdir(parents=True, exist_ok=True)
-    (root / "data").mkdir(exist_ok=True)
     # The registry reads the file once at start; a missing file would make it invent a user.
     (root / "htpasswd").write_text(htpasswd_line(username, password))
     ports = [p for p in AUTH_REGISTRY_PORTS if _port_free(p)] + [_free_port()]
     failures = []
     for port in ports:
-        host = f"127.0.0.1:{port}"
-        config = root / "config.yml"
-        config.write_text(_registry_config(root, host))
-        log_path = root / f"registry-{port}.log"
-        log = open(log_path, "wb")  # noqa: SIM115 (closed by RunningRegistry.stop)
-        process = subprocess.Popen(
-            [binary, "serve", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        running = RunningRegistry(AuthRegistry(host, username, password), process, log_path, log)
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and process.poll() is None:
-            if registry_answers(host, expect_status=401):
-                return running
-            time.sleep(0.1)
-        running.stop()
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        failures.append(f"{host}: {' | '.join(tail) or 'no answer'}")
+        try:
+            process, log_path, log = spawn_registry(root, port, htpasswd=True, deadline=deadline)
+        except ServiceError as err:
+            failures.append(str(err))
+            continue
+        registry = AuthRegistry(f"127.0.0.1:{port}", username, password)
+        return RunningRegistry(registry, process, log_path, log)
     raise ServiceError("the authenticated test registry did not start: " + "; ".join(failures))
 
 
