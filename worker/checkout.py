@@ -7,6 +7,11 @@ mirror already has fetches nothing), and falls back to fetching the ref when the
 refuses to send an unadvertised object. The commit is then checked (``rev-parse <sha>^{commit}``
 must be the sha itself) and exported with ``git archive`` into a temporary directory: no ``.git``,
 no checkout, never a branch tip.
+
+A tag build may carry the id of an annotated tag object instead of its commit (Bitbucket Server
+names only the tag object when a push updates several refs, and older Servers always do): the tag
+object is fetched, its ref ``refs/tags/<name>`` as fetched from the host must point at that very
+object, and the commit it peels to is built. A branch build of anything but a commit is refused.
 """
 
 from __future__ import annotations
@@ -162,6 +167,7 @@ class GitSource:
 @dataclass(frozen=True)
 class FetchResult:
     method: str  # "present" (nothing fetched), "commit" (by sha) or "ref" (fallback)
+    peeled: str | None = None  # a tag build's annotated tag object: the commit it points to
 
     @property
     def fetched(self) -> bool:
@@ -268,6 +274,24 @@ class Mirror:
             )
         return resolved == sha
 
+    def _has_source(self, source: GitSource, deadline: Deadline) -> str | None:
+        """The commit to build for ``source`` if the mirror has it, else None: the commit id
+        itself, or for a tag build the commit an annotated tag object peels to (any other
+        build of a tag object is refused by :meth:`has_commit`)."""
+        if source.ref_type is RefType.TAG:
+            return self.resolve_commit(source.commit, deadline)
+        return source.commit if self.has_commit(source.commit, deadline) else None
+
+    def ref_target(self, ref: str, deadline: Deadline) -> str | None:
+        """The object ``ref`` points at in the mirror (not peeled), or None."""
+        result = self._run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", ref],
+            deadline,
+            f"reading {ref}",
+            LOCAL_COMMAND_SECONDS,
+        )
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
     def _fetch(
         self, source: GitSource, refspec: str, deadline: Deadline, depth: int | None = None
     ) -> GitResult:
@@ -289,24 +313,64 @@ class Mirror:
             None,
         )
 
+    def _fetch_shallow(self, source: GitSource, refspec: str, deadline: Deadline) -> GitResult:
+        # Depth 1: the commit and its tree, never its history (the mirror's first fetch costs
+        # what `git clone --depth 1` does); objects the mirror has are not sent again.
+        result = self._fetch(source, refspec, deadline, depth=1)
+        if not result.ok and SHALLOW_REFUSED.search(result.stderr):  # e.g. dumb HTTP
+            result = self._fetch(source, refspec, deadline)
+        return result
+
     def fetch_commit(
         self, source: GitSource, deadline: Deadline, log: LogFn | None = None
     ) -> FetchResult:
-        """Make sure the mirror has ``source.commit``: fetch it by id, or else fetch its ref."""
+        """Make sure the mirror has ``source.commit``: fetch it by id, or else fetch its ref.
+        For a tag build whose id is an annotated tag object, the result names the commit it
+        peels to (``peeled``), once the tag's ref at the host is seen to point at that object."""
         sha = validate_sha(source.commit)
         self.ensure(deadline, "sha256" if len(sha) == 64 else "sha1")
-        if self.has_commit(sha, deadline):
-            return FetchResult("present")
+        method, commit = self._fetch_into_mirror(source, deadline, log)
+        if commit == sha:
+            return FetchResult(method)
+        self._verify_tag_ref(source, ref_fetched=method == "ref", deadline=deadline)
+        return FetchResult(method, peeled=commit)
+
+    def _verify_tag_ref(self, source: GitSource, *, ref_fetched: bool, deadline: Deadline) -> None:
+        """``source.commit`` is a tag object: the tag's ref, as fetched from the host, must point
+        at it, so a delivery cannot have an unrelated tag object (and its commit) built as this
+        tag."""
+        host = url_host(source.clone_url)
+        what = f"tag {source.ref_name}"
+        if not valid_ref_name(source.ref_name):
+            raise WorkerError(f"Cannot check tag {source.ref_name!r} at {host}: not a tag name")
+        if not ref_fetched:
+            fetched = self._fetch_shallow(source, f"+{source.ref}:{source.ref}", deadline)
+            if not fetched.ok:
+                raise CheckoutError(
+                    f"Could not fetch {what} from {host} to check its tag object {source.short}:"
+                    f" {failure_reason(fetched.stderr)}"
+                )
+        target = self.ref_target(source.ref, deadline)
+        if target != source.commit:
+            raise MissingCommitError(
+                f"Tag object {source.short} is not {what} at {host} any more (it points to"
+                f" {(target or 'nothing')[:7]}; was the tag moved?)"
+            )
+
+    def _fetch_into_mirror(
+        self, source: GitSource, deadline: Deadline, log: LogFn | None
+    ) -> tuple[str, str]:
+        """How ``source.commit`` came into the mirror (a FetchResult method), and the commit
+        to build for it (see :meth:`_has_source`)."""
+        sha = source.commit
+        if commit := self._has_source(source, deadline):
+            return "present", commit
         host = url_host(source.clone_url)
         ref_ok = valid_ref_name(source.ref_name)
         local_ref = source.ref if ref_ok else f"refs/autobuild/commits/{sha}"
-        # Depth 1: the commit and its tree, never its history (the mirror's first fetch costs
-        # what `git clone --depth 1` does); objects the mirror has are not sent again.
-        first = self._fetch(source, f"+{sha}:{local_ref}", deadline, depth=1)
-        if not first.ok and SHALLOW_REFUSED.search(first.stderr):  # e.g. the dumb HTTP protocol
-            first = self._fetch(source, f"+{sha}:{local_ref}", deadline)
-        if first.ok and self.has_commit(sha, deadline):
-            return FetchResult("commit")
+        first = self._fetch_shallow(source, f"+{sha}:{local_ref}", deadline)
+        if first.ok and (commit := self._has_source(source, deadline)):
+            return "commit", commit
         if not ref_ok:
             reason = failure_reason(first.stderr) if not first.ok else "the commit was not sent"
             raise CheckoutError(f"Could not fetch commit {source.short} from {host}: {reason}")
@@ -321,13 +385,14 @@ class Mirror:
                 f"Could not fetch commit {source.short} from {host}:"
                 f" {failure_reason(second.stderr)}"
             )
-        if not self.has_commit(sha, deadline):
+        commit = self._has_source(source, deadline)
+        if not commit:
             kind = "tag" if source.ref_type is RefType.TAG else "branch"
             raise MissingCommitError(
                 f"Commit {source.short} is not on {kind} {source.ref_name} at {host} any more"
                 " (was the ref force-pushed?)"
             )
-        return FetchResult("ref")
+        return "ref", commit
 
     def export(self, sha: str, destination: Path, deadline: Deadline) -> None:
         """Write the files of commit ``sha`` into ``destination`` (``git archive | tar -x``)."""
@@ -381,6 +446,7 @@ class BuildContext:
     root: Path  # the exported repository (temporary)
     directory: Path  # the build context inside it
     dockerfile: str  # for the Docker SDK: relative to ``directory``, or absolute when outside it
+    commit: str  # the commit exported (for a tag object, the commit it peels to)
     fetch: FetchResult
 
 
@@ -407,7 +473,9 @@ def resolve_build_context(
             f" of commit {sha[:7]}"
         )
     relative = str(path.relative_to(directory)) if path.is_relative_to(directory) else str(path)
-    return BuildContext(root=root, directory=directory, dockerfile=relative, fetch=fetch)
+    return BuildContext(
+        root=root, directory=directory, dockerfile=relative, commit=sha, fetch=fetch
+    )
 
 
 @contextlib.contextmanager
@@ -421,7 +489,8 @@ def checkout_context(
     deadline: Deadline,
     log: LogFn | None = None,
 ) -> Iterator[BuildContext]:
-    """Fetch ``source.commit`` into the mirror, export it, and yield the build context; the
+    """Fetch ``source.commit`` into the mirror, export it (or the commit its annotated tag object
+    peels to, for a tag build: ``commit`` of the context), and yield the build context; the
     exported files are removed when the block ends, whatever happens."""
     validate_sha(source.commit)
     normalize_context(context)  # refuse bad paths before any network work
@@ -431,8 +500,9 @@ def checkout_context(
     try:
         with mirror.locked(deadline, log):
             fetch = mirror.fetch_commit(source, deadline, log)
-            mirror.export(source.commit, root / "src", deadline)
-        yield resolve_build_context(root / "src", context, dockerfile, source.commit, fetch)
+            commit = fetch.peeled or source.commit
+            mirror.export(commit, root / "src", deadline)
+        yield resolve_build_context(root / "src", context, dockerfile, commit, fetch)
     finally:
         discard(root)
 

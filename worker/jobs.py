@@ -282,11 +282,24 @@ class BuildRun:
                     "commit": "fetched",
                     "ref": "fetched with its ref",
                 }
+                fetched = "Tag object" if build_context.fetch.peeled else "Commit"
                 self.log.append(
-                    f"Commit {source.short} {how[build_context.fetch.method]}", phase="clone"
+                    f"{fetched} {source.short} {how[build_context.fetch.method]}", phase="clone"
                 )
+                if build_context.commit != record.commit:
+                    self.log.append(
+                        f"Tag {record.source_name} is an annotated tag object {source.short};"
+                        f" building its commit {build_context.commit[:7]}",
+                        phase="clone",
+                    )
 
-                self.transition(BuildStatus.BUILDING, expect={BuildStatus.CLONING})
+                # The record names the commit built (labels, tag order and the API read it).
+                self.transition(
+                    BuildStatus.BUILDING,
+                    expect={BuildStatus.CLONING},
+                    commit=build_context.commit,
+                )
+                record = self.record
                 self.activity = "building the image"
                 reference = f"{record.image}:{record.docker_tags[0]}"
                 self.log.phase(

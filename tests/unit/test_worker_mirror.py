@@ -14,6 +14,7 @@ from core.events import RefType
 from worker.checkout import FetchResult, GitSource, Mirror, checkout_context
 from worker.deadline import Deadline
 from worker.errors import BuildTimeoutError, CheckoutError, WorkerError
+from worker.gitcmd import GitResult
 
 GIT_ENV = {
     **os.environ,
@@ -110,13 +111,105 @@ def test_an_unknown_repository_is_an_error_naming_it(tmp_path, mirror):
     assert caught.value.message.startswith(f"Could not fetch commit ccccccc from {missing}:")
 
 
-def test_a_tag_object_id_is_refused_in_favour_of_its_commit(repo, mirror):
+def annotated_tag(repo: Repo, name: str, target: str = "HEAD") -> str:
+    repo.git("tag", "-a", name, "-m", f"release {name}", target)
+    return repo.git("rev-parse", f"refs/tags/{name}")
+
+
+def test_a_branch_build_of_a_tag_object_id_is_refused_in_favour_of_its_commit(repo, mirror):
     commit = repo.commit({"a.txt": "1\n"})
-    repo.git("tag", "-a", "v1", "-m", "release")
-    tag_object = repo.git("rev-parse", "v1")
+    tag_object = annotated_tag(repo, "v1")
     assert tag_object != commit
+    # The mirror has the tag object (from a build of the tag): a branch build may not use it.
+    mirror.fetch_commit(source(repo, tag_object, "v1", RefType.TAG), deadline())
+    with pytest.raises(WorkerError, match=f"{tag_object} names a tag, not a commit"):
+        mirror.fetch_commit(source(repo, tag_object, "master"), deadline())
+
+
+def test_a_branch_build_of_a_tag_object_the_mirror_lacks_is_not_built(repo, mirror):
+    repo.commit({"a.txt": "1\n"})
+    tag_object = annotated_tag(repo, "v1")
     with pytest.raises(WorkerError, match="names a tag, not a commit"):
-        mirror.fetch_commit(source(repo, tag_object, "v1", RefType.TAG), deadline())
+        mirror.fetch_commit(source(repo, tag_object, "master"), deadline())
+
+
+def test_a_tag_build_of_an_annotated_tag_object_builds_the_commit_it_points_to(repo, mirror):
+    tagged = repo.commit({"a.txt": "tagged\n"})
+    tag_object = annotated_tag(repo, "v2.0")
+    repo.commit({"a.txt": "later\n"})
+    tag = source(repo, tag_object, "v2.0", RefType.TAG)
+    assert mirror.fetch_commit(tag, deadline()) == FetchResult("commit", peeled=tagged)
+    assert mirror.ref_target("refs/tags/v2.0", deadline()) == tag_object
+    assert mirror.fetch_commit(tag, deadline()) == FetchResult("present", peeled=tagged)
+    # The tagged commit itself is an ordinary commit build.
+    assert mirror.fetch_commit(source(repo, tagged, "v2.0", RefType.TAG), deadline()) == (
+        FetchResult("present")
+    )
+
+
+def test_a_tag_of_a_tag_is_peeled_to_its_commit(repo, mirror):
+    tagged = repo.commit({"a.txt": "tagged\n"})
+    inner = annotated_tag(repo, "inner")
+    outer = annotated_tag(repo, "v3", inner)
+    assert len({tagged, inner, outer}) == 3
+    assert mirror.fetch_commit(source(repo, outer, "v3", RefType.TAG), deadline()).peeled == tagged
+
+
+def test_a_tag_object_of_another_tag_is_not_built_as_this_tag(repo, mirror):
+    old = repo.commit({"a.txt": "old\n"})
+    old_tag = annotated_tag(repo, "v1.0")
+    repo.commit({"a.txt": "new\n"})
+    annotated_tag(repo, "v2.0")
+    with pytest.raises(CheckoutError, match=f"Tag object {old_tag[:7]} is not tag v2.0 at") as no:
+        mirror.fetch_commit(source(repo, old_tag, "v2.0", RefType.TAG), deadline())
+    assert not no.value.retryable
+    assert mirror.resolve_commit(old_tag, deadline()) == old  # fetched, but not built
+
+
+def test_a_tag_moved_since_the_push_is_not_built_even_from_the_mirror(repo, mirror):
+    repo.commit({"a.txt": "1\n"})
+    first = annotated_tag(repo, "v1")
+    tag = source(repo, first, "v1", RefType.TAG)
+    assert mirror.fetch_commit(tag, deadline()).method == "commit"
+    repo.commit({"a.txt": "2\n"})
+    repo.git("tag", "-f", "-a", "v1", "-m", "moved")
+    with pytest.raises(CheckoutError, match="was the tag moved"):
+        mirror.fetch_commit(tag, deadline())  # the mirror has it: the host is asked anyway
+
+
+def test_a_tag_object_is_checked_against_the_ref_the_fallback_fetched(tmp_path, repo, mirror):
+    tagged = repo.commit({"a.txt": "1\n"})
+    tag_object = annotated_tag(repo, "v1")
+    fetched: list[str] = []
+    real_fetch = mirror._fetch
+
+    def by_ref_only(source, refspec, deadline, depth=None):  # a host refusing "want <sha>"
+        fetched.append(refspec)
+        if refspec.startswith(f"+{tag_object}:"):
+            return GitResult(128, "", "fatal: not our ref")
+        return real_fetch(source, refspec, deadline, depth)
+
+    mirror._fetch = by_ref_only
+    result = mirror.fetch_commit(source(repo, tag_object, "v1", RefType.TAG), deadline())
+    assert result == FetchResult("ref", peeled=tagged)
+    assert fetched == [f"+{tag_object}:refs/tags/v1", "+refs/tags/v1:refs/tags/v1"]  # no third
+
+
+def test_the_export_of_a_tag_object_is_its_commit(tmp_path, repo, mirror):
+    tagged = repo.commit({"Dockerfile": "FROM scratch\n", "v.txt": "tagged\n"})
+    tag_object = annotated_tag(repo, "v1")
+    repo.commit({"v.txt": "later\n"})
+    with checkout_context(
+        mirror,
+        source(repo, tag_object, "v1", RefType.TAG),
+        context="/",
+        dockerfile="Dockerfile",
+        scratch_dir=tmp_path / "contexts",
+        deadline=deadline(),
+    ) as built:
+        assert built.commit == tagged
+        assert built.fetch.peeled == tagged
+        assert (built.directory / "v.txt").read_text() == "tagged\n"
 
 
 def test_the_ext_transport_is_never_used(tmp_path, mirror):
