@@ -226,17 +226,11 @@ def test_bitbucket_server_annotated_tag_builds_the_tagged_commit(two_commits, ho
     host.assert_pushed(build, first, ["2.0"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug: with several changes (or no toCommit, older Servers) the payload does not "
-        "name the commit an annotated tag points to, the host passes the tag object's id as the "
-        "commit, and the worker refuses it ('names a tag, not a commit'): status error"
-    ),
-)
 def test_bitbucket_server_annotated_tag_pushed_with_a_branch_builds_the_tagged_commit(
     two_commits, host_for
 ):
+    """With several changes (or no toCommit, older Servers) the payload names only the tag
+    object; the worker peels it and records the commit."""
     repo, first, second = two_commits
     repo.git("tag", "-a", "v2.0", "-m", "release 2.0", first)
     tag_object = repo.git("rev-parse", "refs/tags/v2.0")

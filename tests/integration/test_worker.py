@@ -143,6 +143,36 @@ def test_a_tag_build_builds_the_tagged_commit(
     assert "tag-1" in log_text(clean_redis, record.id)
 
 
+def test_a_tag_build_of_an_annotated_tag_object_builds_and_records_its_commit(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, image, docker_api
+):
+    repo = make_git_repo(
+        {"Dockerfile": dockerfile(base_image, "COPY v.txt /", "RUN cat /v.txt"), "v.txt": "tag-2\n"}
+    )
+    tagged = repo.tag("v2.0", message="release 2.0")
+    tag_object = repo.git("rev-parse", "refs/tags/v2.0")  # what Bitbucket Server may send
+    assert tag_object != tagged
+    repo.commit({"v.txt": "after-the-tag\n"})
+    repository = make_repository(repo.url, image)
+    context = make_context(tmp_path, redis_url, clean_redis, [repository])
+
+    status, record = build(
+        context, repository, tag_object, tags=("2.0",), source_type=RefType.TAG, source_name="v2.0"
+    )
+
+    assert status == "success", record.error
+    assert record.commit == tagged
+    assert registry_digest(image, "2.0") == record.digest
+    labels = docker_api.inspect_image(record.image_id)["Config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == tagged
+    log = log_text(clean_redis, record.id)
+    assert "tag-2" in log and "after-the-tag" not in log
+    assert (
+        f"Tag v2.0 is an annotated tag object {tag_object[:7]}; building its commit {tagged[:7]}"
+        in log
+    )
+
+
 def test_a_failing_run_step_fails_with_dockers_message_and_pushes_nothing(
     tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
 ):
