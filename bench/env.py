@@ -225,7 +225,6 @@ repositories:
                 "REDIS_URL": self.redis_url,
                 "AUTOBUILD_WORKDIR": str(self.work_dir),
                 "AUTOBUILD_QUEUE": queue,
-                "AUTOBUILD_MAX_QUEUED": "0",  # no cap: the ingest run queues thousands
                 SECRET_ENV: self.secret,
             }
         )

@@ -132,9 +132,14 @@ def remove_local_images(api: Any, namespace: Namespace, keep: frozenset[str] = f
             except docker.errors.NotFound:
                 continue  # pruned with a child removed just before
             except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # still has children someone else made: leave it
+                if exc.status_code != 409:
+                    raise
+                # other images (not ours) are built on it: only take our tags off
+                for tag in ours:
+                    with contextlib.suppress(docker.errors.APIError):
+                        api.remove_image(tag)
+                if not ours:
                     continue
-                raise
             progress += 1
         removed += progress
         if not progress:

@@ -106,6 +106,7 @@ def run(bench: Bench, report: Report, client: str = "asyncio") -> None:
             "p50",
             "p99",
             "server CPU/req",
+            "client CPU/req",
             "statuses",
             "errors",
             "ratio",

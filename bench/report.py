@@ -46,6 +46,8 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
     def add(self, *cells: object) -> None:
+        if len(cells) != len(self.headers):
+            raise ValueError(f"{self.title}: {len(cells)} cells for {len(self.headers)} columns")
         self.rows.append([str(cell) for cell in cells])
 
     def note(self, text: str) -> None:
