@@ -14,7 +14,7 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
-LINT_PATHS := app worker buildrules core cli
+LINT_PATHS := app worker buildrules core cli bench
 
 .DEFAULT_GOAL := help
 .PHONY: help setup services services-stop services-status test unit lint run demo-push bench bench-quick
