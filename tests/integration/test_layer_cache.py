@@ -72,6 +72,16 @@ def forget_local_images(api, image: str, *image_ids: str) -> None:
             api.inspect_image(image_id)
 
 
+def remove_images_of(api, image: str) -> None:
+    """Every local image of this test's own repository: built, pulled, or left dangling when a
+    newer build took the tag (never another test's images)."""
+    for local in api.images(all=True):
+        references = [*(local.get("RepoTags") or []), *(local.get("RepoDigests") or [])]
+        if any(ref.startswith((f"{image}:", f"{image}@")) for ref in references):
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_image(local["Id"], force=True)
+
+
 def run(context, record: BuildRecord) -> BuildRecord:
     status = execute_build(context, record.id)
     final = context.store.require(record.id)
@@ -107,8 +117,7 @@ def test_a_rebuild_on_a_worker_without_local_images_reuses_the_pushed_layers(
         assert labels["org.opencontainers.image.revision"] == repo.head()
         assert labels["io.autobuild.build-id"] == second.id
     finally:
-        with contextlib.suppress(docker.errors.APIError):
-            docker_api.remove_image(f"{image}:latest", force=True)
+        remove_images_of(docker_api, image)
 
 
 def test_build_caching_false_pulls_nothing_and_runs_every_step_even_on_a_warm_worker(
@@ -134,8 +143,7 @@ def test_build_caching_false_pulls_nothing_and_runs_every_step_even_on_a_warm_wo
         assert "Pulling" not in log
         assert "Using cache" not in log
     finally:
-        with contextlib.suppress(docker.errors.APIError):
-            docker_api.remove_image(f"{image}:latest", force=True)
+        remove_images_of(docker_api, image)
 
 
 def test_the_cache_image_is_pulled_with_the_configured_credentials(
@@ -159,5 +167,4 @@ def test_the_cache_image_is_pulled_with_the_configured_credentials(
             line.text for line in read_log(clean_redis, second.id)
         )
     finally:
-        with contextlib.suppress(docker.errors.APIError):
-            docker_api.remove_image(f"{image}:latest", force=True)
+        remove_images_of(docker_api, image)
