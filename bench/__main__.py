@@ -4,9 +4,12 @@ last, one ``ratio NAME VALUE`` line per figure."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+import traceback
+from collections.abc import Callable
 
 from bench import burst, coldworker, e2e, ingest
 from bench.env import Bench, Params, info_line, summary_of
@@ -30,24 +33,40 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     mode = "quick" if args.quick else "full"
     print(f"Autobuild bench ({mode}): {os.cpu_count()} CPUs, figures: {' '.join(args.only)}")
+    failed: list[str] = []
+
+    def attempt(names: tuple[str, ...], figure: Callable[[], object]) -> object:
+        """Run one figure; a failure is reported (``ratio NAME nan``) and the others still run."""
+        try:
+            return figure()
+        except Exception as exc:
+            failed.extend(names)
+            print(f"!! {'/'.join(names)} failed: {type(exc).__name__}: {exc}", flush=True)
+            traceback.print_exc(file=sys.stderr)
+            for name in names:
+                report.ratio(name, math.nan, "-", False)
+            return None
+
     with Bench(params) as bench:
         print(info_line(bench))
         print(summary_of(bench.api))
         print(f"logs: {bench.log_dir}\n", flush=True)
         if "ingest" in args.only:
-            ingest.run(bench, report, client=args.client)
+            attempt(("ingest",), lambda: ingest.run(bench, report, client=args.client))
         if {"e2e", "burst", "cold_worker"} & set(args.only):
             with e2e.Pipeline(bench) as pipeline:
                 warm = None
                 if "e2e" in args.only:
-                    warm = e2e.run(pipeline, report)
+                    names = ("e2e_cold", "e2e_warm", "e2e_limit")
+                    value = attempt(names, lambda: e2e.run(pipeline, report))
+                    warm = value if isinstance(value, float) else None
                 if "burst" in args.only:
-                    burst.run(pipeline, report, warm_seconds=warm)
+                    attempt(("burst",), lambda: burst.run(pipeline, report, warm_seconds=warm))
                 if "cold_worker" in args.only:
-                    coldworker.run(pipeline, report)
+                    attempt(("cold_worker",), lambda: coldworker.run(pipeline, report))
     report.finish()
     print(f"# bench ({mode}) took {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
