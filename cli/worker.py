@@ -5,19 +5,21 @@ installed as the worker context before rq forks a work horse per build, so every
 The forking ``Worker`` is used (not ``SimpleWorker``): each build runs in its own process, which
 sends heartbeats while it works and whose git and Docker leftovers die with it. Beside rq's loop,
 a maintenance thread (:mod:`worker.maintenance`) hands due retries to rq and recovers builds
-whose worker was lost; every worker runs one.
+whose worker was lost; every worker runs one. When Redis goes away (restarted, unreachable), the
+process stays: it waits for Redis, queues again the build it had to stop
+(:mod:`worker.rq_worker`), and starts a fresh rq loop; only a signal ends it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from typing import Any
 
 from redis import Redis, RedisError
-from rq import Worker
 from rq.serializers import JSONSerializer
 
 from cli.config_errors import load_or_exit
@@ -29,6 +31,9 @@ from core.settings import Settings, SettingsError
 # vanished out of the started registry and frees concurrency slots that leaked. Builds themselves
 # are recovered by worker.maintenance, on its own interval.
 RQ_MAINTENANCE_INTERVAL_SECONDS = 60
+RESTART_PAUSE_SECONDS = 1.0  # between an rq loop that ended unasked and the next one
+
+logger = logging.getLogger("autobuild.worker")
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +50,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker import jobs  # the worker package (git, Docker) only where it is needed
     from worker.maintenance import Maintenance
+    from worker.rq_worker import BuildWorker, requeue_interrupted, wait_for_redis
 
     try:
         settings = Settings.from_env()
@@ -86,16 +92,30 @@ def run(args: argparse.Namespace) -> int:
     maintenance.start()
     try:
         while True:
-            worker = Worker(
+            worker = BuildWorker(
                 [build_queue(connection, settings.queue_name)],
                 connection=connection,
                 serializer=JSONSerializer,
                 work_horse_killed_handler=horse_killed,
                 maintenance_interval=RQ_MAINTENANCE_INTERVAL_SECONDS,
             )
-            worker.work(burst=args.burst, logging_level=args.log_level)
-            if not args.burst:
+            lost_redis = False
+            try:
+                worker.work(burst=args.burst, logging_level=args.log_level)
+            except RedisError as error:  # rq's loop ended on it, and its teardown failed too
+                lost_redis = True
+                logger.warning("the rq loop ended: Redis unreachable (%s)", error)
+            if worker.stop_requested.is_set():
                 break
+            if lost_redis or worker.interrupted is not None or not args.burst:
+                # Not asked to stop: Redis went away (or rq's loop failed). Wait for Redis, queue
+                # again the build that was stopped, and start a fresh loop in this process.
+                time.sleep(RESTART_PAUSE_SECONDS)
+                if not wait_for_redis(connection, worker.stop_requested.is_set):
+                    break
+                if worker.interrupted is not None:
+                    requeue_interrupted(context, worker.interrupted)
+                continue
             # A burst worker also works off the retries still waiting out their backoff: they
             # are queued builds too.
             wait = maintenance.seconds_to_next_retry()

@@ -1,0 +1,164 @@
+"""Faults survived, on real services: each test starts its own instance of what it breaks (a
+redis-server, a registry, a dockerd, a git host port) and breaks only that one, by its PID; the
+shared services other sessions use are never touched.
+
+A worker SIGKILLed mid-build, and a registry down for a first push only, are proven in
+test_build_recovery.py (see RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import redis
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from core.queue import build_queue
+from core.store import BuildStore
+from tests.integration.control_helpers import (
+    FAST_CONTROL,
+    WorkerProcess,
+    build_of,
+    configure,
+    dockerfile,
+    image_path,
+    push,
+    repository_entry,
+    running_containers_with,
+    wait_for,
+)
+from tests.integration.fault_helpers import OwnRedis
+from tests.integration.services import ServiceError, unavailable
+from tests.integration.webhook_helpers import registry_digest
+from tests.integration.worker_helpers import log_text, phase_markers, unique_image
+
+pytestmark = pytest.mark.integration
+
+TERMINAL = ("success", "failed", "error", "timed_out", "canceled", "superseded")
+
+
+def own(service):
+    """Start a service of the test's own, or skip (fail in CI) saying why it could not."""
+    try:
+        return service.start()
+    except ServiceError as err:
+        unavailable(str(err))
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def test_redis_killed_with_20_builds_queued_loses_none_and_runs_none_twice(
+    tmp_path, base_image, make_git_repo, registry_url
+):
+    server = own(OwnRedis(tmp_path / "redis"))
+    try:
+        repo = make_git_repo({"Dockerfile": dockerfile(base_image, "RUN echo survived")})
+        commit = repo.head()
+        for number in range(20):
+            repo.tag(f"v1.{number}")
+        name, image = f"octo/restart-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "aof")
+        entry = repository_entry(name, repo.url, image, max_concurrent_builds=3)
+        settings, client = configure(tmp_path, server.url, [entry], **FAST_CONTROL)
+        builds = [
+            push(client, name, commit, ref=f"refs/tags/v1.{number}")[0] for number in range(20)
+        ]
+        ids = {build["id"] for build in builds}
+        assert len(ids) == 20
+
+        server.kill()  # SIGKILL: no shutdown save, only what the AOF already holds
+        down = client.get("/readyz")
+        assert down.status_code == 503 and "Redis" in down.json["checks"]["redis"], down.json
+        assert client.get(f"/api/v1/builds/{builds[0]['id']}").status_code == 503
+        server.start()  # the same port and data directory: Redis replays its AOF
+
+        connection = redis.Redis.from_url(server.url)
+        store, queue = BuildStore(connection), build_queue(connection, settings.queue_name)
+        assert {r.id for r in store.queued()} == ids  # every record survived, still queued
+        jobs = Job.fetch_many([f"build-{i}-1" for i in ids], connection, JSONSerializer)
+        # every job too: three for the workers, the others waiting for the repository's limit
+        statuses = Counter(job.get_status() for job in jobs if job is not None)
+        assert statuses == {JobStatus.QUEUED: 3, JobStatus.RATE_LIMITED: 17}, statuses
+        assert client.get("/readyz").status_code == 200  # the same app, reconnected
+
+        workers = [
+            WorkerProcess(settings, tmp_path / f"worker{n}.log", burst=True).start()
+            for n in range(3)
+        ]
+        try:
+            for worker in workers:
+                assert worker.wait(timeout=240) == 0, worker.output()[-3000:]
+        finally:
+            for worker in workers:
+                worker.stop()
+
+        for build in builds:
+            done = build_of(client, build["id"])
+            assert (done["status"], done["attempt"]) == ("success", 1), done
+            assert phase_markers(connection, build["id"]).count("clone") == 1  # ran once
+            tag = done["docker_tags"][0]
+            assert registry_digest(registry_url, image_path(image), tag) == done["digest"]
+        finished = FinishedJobRegistry(queue=queue).get_job_ids()
+        assert sorted(finished) == sorted(f"build-{i}-1" for i in ids)  # each job ran once
+        assert FailedJobRegistry(queue=queue).get_job_ids() == []
+        assert StartedJobRegistry(queue=queue).get_job_ids() == []
+        assert queue.count == 0
+        connection.close()
+    finally:
+        server.stop()
+
+
+def test_a_worker_busy_when_redis_restarts_stays_up_and_runs_the_stopped_build_again(
+    tmp_path, docker_api, base_image, make_git_repo, registry_url
+):
+    server = own(OwnRedis(tmp_path / "redis"))
+    try:
+        marker = f"redis-gone-{uuid.uuid4().hex[:8]}"
+        # a step that talks all the time: its log lines cannot be stored while Redis is down
+        step = f"RUN echo {marker}; for i in $(seq 16); do echo tick $i; sleep 0.25; done"
+        repo = make_git_repo({"Dockerfile": dockerfile(base_image, step)})
+        commit = repo.head()
+        for number in range(3):
+            repo.tag(f"v2.{number}")
+        name, image = f"octo/busy-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "busy")
+        settings, client = configure(
+            tmp_path, server.url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+        )
+        builds = [push(client, name, commit, ref=f"refs/tags/v2.{n}")[0] for n in range(3)]
+
+        with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+            wait_for(lambda: running_containers_with(docker_api, marker), 60, "the RUN step")
+            running = [b["id"] for b in builds if build_of(client, b["id"])["status"] == "building"]
+            server.kill()
+            time.sleep(3)
+            server.start()
+            done = wait_for(
+                lambda: (
+                    all(build_of(client, b["id"])["status"] in TERMINAL for b in builds)
+                    and [build_of(client, b["id"]) for b in builds]
+                ),
+                90,
+                "every build to end",
+            )
+            assert worker.process is not None and worker.process.poll() is None  # still up
+            output = worker.output()
+        connection = redis.Redis.from_url(server.url)
+        assert len(running) == 1, running
+        for build in done:
+            assert build["status"] == "success", (build, output[-3000:])
+            markers = phase_markers(connection, build["id"]).count("clone")
+            if build["id"] in running:  # stopped with Redis, run again: at least once
+                assert (build["attempt"], markers) == (2, 2), build
+                assert "Attempt 2 of 3 after:" in log_text(connection, build["id"])
+            else:  # queued meanwhile: exactly once
+                assert (build["attempt"], markers) == (1, 1), build
+            tag = build["docker_tags"][0]
+            assert registry_digest(registry_url, image_path(image), tag) == build["digest"]
+        connection.close()
+    finally:
+        server.stop()
