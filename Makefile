@@ -2,7 +2,7 @@
 #
 #   make setup      system packages (apt, when missing), .venv, the project with its test extras
 #   make services   Redis, a Docker daemon and a registry, started only when they do not answer
-#   make test       setup + services, then every test (unit and integration); what .ci/run runs
+#   make test       setup + services, ruff and mypy, then every test (unit and integration); what .ci/run runs
 #   make lint       ruff and mypy
 #   make run        setup + services, then the web UI and one worker (Procfile); Ctrl-C stops them
 #   make demo-push  commit to the demo repository and send its signed webhook (with make run up)
@@ -35,6 +35,8 @@ services-status:
 	@scripts/services.sh status
 
 test: setup services
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(LINT_PATHS)
 	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 # Unit tests only: no services needed.
