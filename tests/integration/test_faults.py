@@ -19,11 +19,13 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegist
 from rq.serializers import JSONSerializer
 
 from core.queue import build_queue
-from core.store import BuildStore
+from core.store import BuildStore, tag_lock_key
 from tests.integration.control_helpers import (
+    ADMIN,
     FAST_CONTROL,
     WorkerProcess,
     build_of,
+    burst,
     configure,
     dockerfile,
     image_path,
@@ -32,7 +34,7 @@ from tests.integration.control_helpers import (
     running_containers_with,
     wait_for,
 )
-from tests.integration.fault_helpers import OwnRedis
+from tests.integration.fault_helpers import OwnRedis, OwnRegistry
 from tests.integration.services import ServiceError, unavailable
 from tests.integration.webhook_helpers import registry_digest
 from tests.integration.worker_helpers import log_text, phase_markers, unique_image
@@ -162,3 +164,53 @@ def test_a_worker_busy_when_redis_restarts_stays_up_and_runs_the_stopped_build_a
         connection.close()
     finally:
         server.stop()
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+def test_a_registry_stopped_during_a_push_ends_error_and_a_retry_pushes_once_it_is_back(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo
+):
+    registry = own(OwnRegistry(tmp_path / "registry"))
+    try:
+        repo = make_git_repo({"Dockerfile": dockerfile(base_image, "RUN echo registry-fault")})
+        name = f"octo/stopped-{uuid.uuid4().hex[:6]}"
+        image = f"{registry.host}/autobuild-test/stopped-{uuid.uuid4().hex[:10]}"
+        settings, client = configure(
+            tmp_path, redis_url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+        )
+        (build,) = push(client, name, repo.head())
+
+        # Hold the push at its start, as another build pushing the same tag would (the tag lock
+        # of worker/tagorder.py), so the registry stops while this build is pushing, every time.
+        gate = tag_lock_key(image, "latest")
+        clean_redis.set(gate, "another-build:1", ex=60)
+        with WorkerProcess(settings, tmp_path / "worker.log", burst=True) as worker:
+            waiting = f"Waiting for build another-build to finish pushing {image}:latest"
+            wait_for(lambda: waiting in log_text(clean_redis, build["id"]), 60, waiting)
+            assert build_of(client, build["id"])["status"] == "pushing"
+            registry.kill()  # SIGKILL; it stays down for every retry
+            clean_redis.delete(gate)
+            assert worker.wait(timeout=120) == 0, worker.output()[-3000:]
+
+        failed = build_of(client, build["id"])
+        log = log_text(clean_redis, build["id"])
+        assert (failed["status"], failed["attempt"]) == ("error", 3), failed
+        assert failed["error"].startswith(f"Push of {image}:latest failed"), failed["error"]
+        assert registry.host in failed["error"] and "connection refused" in failed["error"]
+        assert "Attempt 2 of 3 after: Push of" in log and "Attempt 3 of 3 after: Push of" in log
+        assert log.splitlines()[-1] == f"Build error: {failed['error']}"
+
+        registry.start()  # the same port and storage
+        answer = client.post(f"/api/v1/builds/{build['id']}/retry", headers=ADMIN)
+        assert answer.status_code == 202, answer.json
+        (retried,) = answer.json["builds"]
+        burst(settings)
+
+        done = build_of(client, retried["id"])
+        assert (done["status"], done["retry_of"]) == ("success", build["id"]), done
+        assert registry_digest(registry.host, image_path(image), "latest") == done["digest"]
+        assert build_of(client, build["id"])["status"] == "error"  # terminal: never changes
+    finally:
+        registry.kill()
