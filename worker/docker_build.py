@@ -126,6 +126,20 @@ def consume_build_stream(
     return BuildResult(image_id=image_id, last_step=step, lines=count)
 
 
+def daemon_answers(api: Any) -> bool:
+    """Whether the daemon still answers a ping. A daemon that stops (``systemctl stop docker``)
+    closes its API and kills the running ``RUN`` container, and the build stream reports the
+    step as failing with exit code 137: not the repository's failure when nothing answers
+    after it. The ping goes over a new connection: a stopping daemon closes its listener first but
+    still answers on connections it already has (the client keeps idle ones for reuse)."""
+    try:
+        api.close()  # drops the idle pooled connections; the client opens new ones as needed
+        api.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        return False
+    return True
+
+
 def build_image(
     api: Any,
     request: BuildRequest,
@@ -153,8 +167,16 @@ def build_image(
             timeout=deadline.backstop(),
             **request.limits.build_kwargs(),
         )
-        with explain_limits(request.limits):
-            result = consume_build_stream(chunks, on_line, check)
+        try:
+            with explain_limits(request.limits):
+                result = consume_build_stream(chunks, on_line, check)
+        except DockerBuildError as failed:
+            if not daemon_answers(api):  # the daemon went away and took the step with it
+                raise DaemonError(
+                    "Docker daemon unreachable: it stopped during the build"
+                    f" ({failed.message.rstrip('.')})"
+                ) from failed
+            raise
         if request.labels:  # all of them in one step (worker.labels)
             labelled = label_image(
                 api, result.image_id, request.labels, request.primary_reference, deadline, check

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 
+import docker
 import pytest
 import redis
 from rq.job import Job, JobStatus
@@ -34,7 +35,7 @@ from tests.integration.control_helpers import (
     running_containers_with,
     wait_for,
 )
-from tests.integration.fault_helpers import OwnRedis, OwnRegistry
+from tests.integration.fault_helpers import OwnDockerd, OwnRedis, OwnRegistry
 from tests.integration.services import ServiceError, unavailable
 from tests.integration.webhook_helpers import registry_digest
 from tests.integration.worker_helpers import log_text, phase_markers, unique_image
@@ -214,3 +215,63 @@ def test_a_registry_stopped_during_a_push_ends_error_and_a_retry_pushes_once_it_
         assert build_of(client, build["id"])["status"] == "error"  # terminal: never changes
     finally:
         registry.kill()
+
+
+# --- the Docker daemon ------------------------------------------------------------------------
+
+
+def test_a_stopped_docker_daemon_ends_builds_error_fails_readyz_and_is_used_again_once_back(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, registry_url
+):
+    daemon = OwnDockerd()
+    try:
+        own(daemon)
+        api = docker.APIClient(base_url=daemon.docker_host, version="auto", timeout=30)
+        marker = f"daemon-stop-{uuid.uuid4().hex[:8]}"
+        talking = f"RUN echo {marker}; for i in $(seq 120); do echo tick $i; sleep 0.25; done"
+        repo = make_git_repo({"Dockerfile": dockerfile(base_image, talking)})
+        name, image = f"octo/daemon-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "daemon")
+        settings, client = configure(
+            tmp_path,
+            redis_url,
+            [repository_entry(name, repo.url, image)],
+            DOCKER_HOST=daemon.docker_host,  # the app's /readyz and the worker both use it
+            **FAST_CONTROL,
+        )
+        assert client.get("/readyz").status_code == 200
+
+        with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+            (first,) = push(client, name, repo.head())
+            wait_for(lambda: running_containers_with(api, marker), 60, "the RUN step")
+            daemon.stop()  # SIGTERM, as systemctl stop docker: the RUN container goes with it
+
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.json["ready"] is False, ready.json
+            assert ready.json["checks"]["docker"].startswith("Docker daemon unreachable at unix:")
+            failed = wait_for(
+                lambda: (b := build_of(client, first["id"]))["status"] in TERMINAL and b,
+                60,
+                "the build to end",
+            )
+            assert (failed["status"], failed["attempt"]) == ("error", 3), failed
+            assert failed["error"].startswith("Docker daemon unreachable"), failed["error"]
+            assert "Attempt 3 of 3 after: Docker daemon unreachable" in log_text(
+                clean_redis, first["id"]
+            )
+
+            own(daemon)  # the same socket and data root; Autobuild is not restarted
+            assert client.get("/readyz").status_code == 200
+            fixed = repo.commit({"Dockerfile": dockerfile(base_image, "RUN echo back")})
+            (second,) = push(client, name, fixed)
+            done = wait_for(
+                lambda: (b := build_of(client, second["id"]))["status"] in TERMINAL and b,
+                60,
+                "the build after the daemon came back",
+            )
+            assert worker.process is not None and worker.process.poll() is None  # same worker
+        assert (done["status"], done["attempt"]) == ("success", 1), done
+        assert registry_digest(registry_url, image_path(image), "latest") == done["digest"]
+        assert api.inspect_image(done["image_id"])["Id"] == done["image_id"]  # built there
+        api.close()
+    finally:
+        daemon.remove()
