@@ -8,6 +8,8 @@ test_build_recovery.py (see RELIABILITY.md).
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 import uuid
 from collections import Counter
@@ -29,6 +31,7 @@ from tests.integration.control_helpers import (
     burst,
     configure,
     dockerfile,
+    free_port,
     image_path,
     push,
     repository_entry,
@@ -275,3 +278,57 @@ def test_a_stopped_docker_daemon_ends_builds_error_fails_readyz_and_is_used_agai
         api.close()
     finally:
         daemon.remove()
+
+
+# --- the git host -----------------------------------------------------------------------------
+
+
+def test_an_unreachable_git_host_ends_error_naming_the_host_and_never_shows_the_credentials(
+    tmp_path, redis_url, clean_redis, registry_url
+):
+    # The worker's git credentials, where an administrator keeps them (the loader refuses
+    # credentials in clone URLs): a credential helper in the worker's git configuration.
+    token = f"ghp_{uuid.uuid4().hex}"
+    gitconfig = tmp_path / "gitconfig"
+    helper = f"!f() {{ echo username=x-access-token; echo password={token}; }}; f"
+    gitconfig.write_text(f'[credential]\n\thelper = "{helper}"\n')
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there
+    name, image = f"octo/unreachable-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "git")
+    entry = repository_entry(name, f"http://{host}/octo/private.git", image)
+    settings, client = configure(
+        tmp_path, redis_url, [entry], GIT_CONFIG_GLOBAL=str(gitconfig), **FAST_CONTROL
+    )
+    (build,) = push(client, name, "a1" * 20)
+
+    with WorkerProcess(settings, tmp_path / "worker.log", burst=True) as worker:
+        assert worker.wait(timeout=120) == 0, worker.output()[-3000:]
+        output = worker.output()
+
+    done = build_of(client, build["id"])
+    log = log_text(clean_redis, build["id"])
+    assert (done["status"], done["attempt"]) == ("error", 3), done
+    assert done["error"].startswith(f"Could not fetch commit a1a1a1a from {host}"), done["error"]
+    assert "Attempt 3 of 3 after: Could not fetch commit" in log
+    for where, text in (("the build", str(done)), ("its log", log), ("the worker", output)):
+        assert token not in text, f"the git token leaked into {where}"
+
+
+def test_a_git_host_that_never_answers_is_given_up_at_the_no_output_timeout(
+    tmp_path, redis_url, clean_redis, registry_url
+):
+    with contextlib.closing(socket.create_server(("127.0.0.1", 0))) as silent:  # accepts, mute
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        name, image = f"octo/silent-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "git")
+        entry = repository_entry(
+            name, f"http://{host}/octo/x.git", image, no_output_timeout="2s", retries=0
+        )
+        settings, client = configure(tmp_path, redis_url, [entry], **FAST_CONTROL)
+        (build,) = push(client, name, "b2" * 20)
+        started = time.monotonic()
+        burst(settings)
+        took = time.monotonic() - started
+
+    done = build_of(client, build["id"])
+    assert done["status"] == "timed_out", done
+    assert "no_output_timeout of 2 seconds" in done["error"] and "fetch" in done["error"], done
+    assert took < 30, took
