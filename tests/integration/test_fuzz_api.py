@@ -144,7 +144,23 @@ DELIVERIES = [
         "bitbucket-server/refs-changed-branch-update.json",
         {"X-Event-Key": "repo:refs_changed"},
     ),
+    ("git", None, {}),  # the git hook's own format (app.hosts.git): no host fixture
 ]
+# What `autobuild git-hook` sends for a push of a branch and of an annotated tag (no delivery_id:
+# each mutated body is then a delivery of its own, derived from its sha256, not a duplicate).
+GIT_HOOK_PUSH = {
+    "repository": NAMES["git"],
+    "pushes": [
+        {
+            "ref": "refs/heads/main",
+            "before": "1" * 40,
+            "after": "2" * 40,
+            "changed_files": ["Dockerfile"],
+            "head_message": "a commit",
+        },
+        {"ref": "refs/tags/v1.2", "before": None, "after": "3" * 40, "commit": "4" * 40},
+    ],
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=30),
@@ -202,6 +218,8 @@ def _sign(provider: str, body: bytes) -> dict[str, str]:
         return {"X-Gitlab-Token": SECRET}
     if provider == "gitea":
         return {"X-Gitea-Signature": hex_hmac(SECRET, body)}
+    if provider == "git":
+        return {"X-Autobuild-Signature": "sha256=" + hex_hmac(SECRET, body)}
     return {"X-Hub-Signature-256": "sha256=" + hex_hmac(SECRET, body)}
 
 
@@ -216,7 +234,10 @@ def test_signed_deliveries_with_a_value_replaced_never_answer_a_server_error(
     signed_client, choice, data
 ):
     provider, fixture, headers = choice
-    payload = _rename_repository(json.loads((FIXTURES / fixture).read_text()), provider)
+    if fixture is None:
+        payload = copy.deepcopy(GIT_HOOK_PUSH)
+    else:
+        payload = _rename_repository(json.loads((FIXTURES / fixture).read_text()), provider)
     mutated = copy.deepcopy(payload)
     paths = _paths(mutated)
     path = data.draw(st.sampled_from(paths))
