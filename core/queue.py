@@ -14,11 +14,14 @@ build's queue time (``created_at``), so a retried build keeps its place.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from rq import Queue
-from rq.job import Job
-from rq.rate_limit import RateLimit, RateLimitRegistry
+from rq.job import Job, JobStatus
+from rq.rate_limit import ACQUIRE_AND_ENQUEUE_SCRIPT, RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import as_text, current_timestamp, now, utcformat
 
 from buildrules.model import Repository
 from core.build import BuildRecord
@@ -38,41 +41,104 @@ def job_id_for(record: BuildRecord, attempt: int | None = None) -> str:
 
 
 def enqueue_build(
-    queue: Queue, record: BuildRecord, timeout_seconds: int, *, max_concurrent: int = 0
+    queue: Queue,
+    record: BuildRecord,
+    timeout_seconds: int,
+    *,
+    max_concurrent: int = 0,
+    pipeline: Any = None,
 ) -> Job:
     """Queue the record's current attempt. With ``max_concurrent`` (> 0) at most that many
     builds of the repository are queued-for-a-worker or running at once; the rest wait, in
-    order."""
-    rate_limit = None
-    if max_concurrent > 0:
-        key = concurrency_key(queue.name, record.provider, record.repository)
-        rate_limit = RateLimit(key, max_concurrent)
-    job = queue.enqueue(
+    order.
+
+    With ``pipeline`` (a transaction already in ``multi()`` mode) every write is queued on it and
+    happens when the caller executes it, with the caller's own writes: the job returned then
+    says ``rate_limited`` (or ``queued``) as written, whatever the promotion at execution does."""
+    if max_concurrent <= 0:
+        return queue.enqueue_call(
+            RUN_BUILD, **_job_arguments(record, timeout_seconds), pipeline=pipeline
+        )
+    key = concurrency_key(queue.name, record.provider, record.repository)
+    rate_limit = RateLimit(key, max_concurrent)
+    job = queue.create_job(
         RUN_BUILD,
-        record.id,
-        record.attempt,
-        job_id=job_id_for(record),
-        job_timeout=timeout_seconds + JOB_TIMEOUT_GRACE_SECONDS,
-        result_ttl=RESULT_TTL_SECONDS,
-        failure_ttl=RESULT_TTL_SECONDS,
-        description=f"build {record.id} of {record.repository} {record.source_name}",
+        status=JobStatus.RATE_LIMITED,
         rate_limit=rate_limit,
+        **_job_arguments(record, timeout_seconds),
     )
-    if rate_limit is not None:
-        # rq scores waiting jobs by the whole second they arrived in (ties go by job id):
-        # order them by the build's own queue time instead, if the job is still waiting.
-        waiting = RateLimitRegistry(rate_limit.key, queue.connection).rate_limited_key
-        queue.connection.zadd(waiting, {job.id: record.created_at.timestamp()}, xx=True)
+    own = pipeline is None
+    pipe = queue.connection.pipeline(transaction=True) if own else pipeline
+    enqueued_at = now()
+    promoted_at = _enqueue_rate_limited(queue, job, rate_limit, record, pipe, enqueued_at)
+    if own:
+        promoted = pipe.execute()[promoted_at]
+        if job.id in {as_text(job_id) for job_id in promoted}:
+            job._status = JobStatus.QUEUED  # as rq does: the script wrote it
+            job.enqueued_at = enqueued_at
     return job
 
 
-def enqueue_for(queue: Queue, record: BuildRecord, repository: Repository) -> Job:
-    """Queue the record with its repository's timeout and concurrency limit."""
+def _job_arguments(record: BuildRecord, timeout_seconds: int) -> dict[str, Any]:
+    return {
+        "args": (record.id, record.attempt),
+        "job_id": job_id_for(record),
+        "timeout": timeout_seconds + JOB_TIMEOUT_GRACE_SECONDS,
+        "result_ttl": RESULT_TTL_SECONDS,
+        "failure_ttl": RESULT_TTL_SECONDS,
+        "description": f"build {record.id} of {record.repository} {record.source_name}",
+    }
+
+
+def _enqueue_rate_limited(
+    queue: Queue, job: Job, rate_limit: RateLimit, record: BuildRecord, pipe: Any, enqueued_at: Any
+) -> int:
+    """Queue on ``pipe`` the writes of rq 3.0's ``Queue.enqueue`` for a rate-limited job
+    (``enqueue_job`` + ``_enqueue_rate_limited_job``, which refuse a caller's pipeline): the
+    queue's name in ``rq:queues``, the limit's registration, the job saved as ``rate_limited``
+    and added to the waiting set, then rq's own script that fills free slots, oldest first.
+    The script runs as EVAL, not EVALSHA: a pipeline would first ask ``SCRIPT EXISTS`` (another
+    round trip), and EVAL never meets a flushed script cache. Returns the script's index in the
+    pipeline (its reply is the promoted job ids).
+
+    rq scores waiting jobs by the whole second they arrived in (ties go by job id): they are
+    ordered by the build's own queue time instead, if the job is still waiting, so a retried
+    build keeps its place."""
+    job.origin = queue.name
+    job.redis_server_version = queue.get_redis_server_version()  # read once per queue
+    registry = RateLimitRegistry(rate_limit.key, queue.connection)
+    pipe.sadd(queue.redis_queues_keys, queue.key)
+    registry.register(rate_limit.concurrency, pipe)
+    job.save(pipeline=pipe)
+    job.cleanup(ttl=job.ttl, pipeline=pipe)
+    registry.add_to_rate_limited(job.id, pipe)
+    promoted_at = len(pipe)
+    pipe.eval(
+        ACQUIRE_AND_ENQUEUE_SCRIPT,
+        2,
+        registry.allowed_key,
+        registry.rate_limited_key,
+        rate_limit.concurrency,
+        current_timestamp(),
+        utcformat(enqueued_at),
+        Queue.redis_queue_namespace_prefix,
+        Job.redis_job_namespace_prefix,
+    )
+    pipe.zadd(registry.rate_limited_key, {job.id: record.created_at.timestamp()}, xx=True)
+    return promoted_at
+
+
+def enqueue_for(
+    queue: Queue, record: BuildRecord, repository: Repository, pipeline: Any = None
+) -> Job:
+    """Queue the record with its repository's timeout and concurrency limit (on ``pipeline``,
+    when given: see :func:`enqueue_build`)."""
     return enqueue_build(
         queue,
         record,
         repository.timeout_seconds,
         max_concurrent=repository.max_concurrent_builds,
+        pipeline=pipeline,
     )
 
 
