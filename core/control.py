@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rq import Queue
 
 from buildrules.model import Repository
-from core.build import BuildRecord, BuildStatus, new_build_id
+from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, new_build_id
 from core.queue import enqueue_for
 from core.store import BuildStore, StaleTransitionError
 
@@ -22,8 +22,11 @@ class QueueFullError(RuntimeError):
         self.cap = cap
 
 
-def check_queue_cap(store: BuildStore, cap: int, adding: int) -> None:
-    queued = store.count_queued()
+def check_queue_cap(store: BuildStore, cap: int, adding: int, queued: int | None = None) -> None:
+    """QueueFullError when ``adding`` more builds would be over ``cap`` (0: no cap); ``queued``:
+    the builds waiting, when the caller has read them already."""
+    if queued is None:
+        queued = store.count_queued()
     if cap and queued + adding > cap:
         raise QueueFullError(queued, cap)
 
@@ -44,35 +47,60 @@ def _same_ref_and_rules(older: BuildRecord, newer: BuildRecord) -> bool:
     )
 
 
+def supersede_allowed(repository: Repository) -> frozenset[BuildStatus]:
+    """The statuses a newer push supersedes: queued; with ``cancel_running``, running too."""
+    if repository.cancel_running:
+        return frozenset({BuildStatus.QUEUED, *RUNNING_STATUSES})
+    return frozenset({BuildStatus.QUEUED})
+
+
+def superseding(
+    repository: Repository, older: BuildRecord, newer: Sequence[BuildRecord]
+) -> BuildRecord | None:
+    """The build of ``newer`` that supersedes ``older``, if one does."""
+    if older.id in {n.id for n in newer}:  # builds of one push never supersede each other
+        return None
+    replacement = next((n for n in newer if _same_ref_and_rules(older, n)), None)
+    if replacement is None or older.status not in supersede_allowed(repository):
+        return None
+    return replacement
+
+
+def superseded_error(replacement: BuildRecord) -> str:
+    return (
+        f"Superseded by build {replacement.id} of newer commit "
+        f"{replacement.commit[:7]} on {replacement.source_name}."
+    )
+
+
+def supersede(
+    store: BuildStore, repository: Repository, older: BuildRecord, replacement: BuildRecord
+) -> BuildRecord | None:
+    """Move ``older`` to ``superseded`` unless it ended or moved on meanwhile (then None)."""
+    try:
+        return store.transition(
+            older.id,
+            BuildStatus.SUPERSEDED,
+            expect=supersede_allowed(repository),
+            error=superseded_error(replacement),
+        )
+    except StaleTransitionError:
+        return None
+
+
 def supersede_older(
     store: BuildStore, repository: Repository, newer: Sequence[BuildRecord]
 ) -> list[BuildRecord]:
     """Older queued builds of the same ref and rules become ``superseded``; with the
     repository's ``cancel_running``, running ones too (their worker notices and stops)."""
     superseded: list[BuildRecord] = []
-    allowed = {BuildStatus.QUEUED}
-    if repository.cancel_running:
-        allowed |= {BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING}
-    newer_ids = {n.id for n in newer}
     refs = {(n.provider, n.repository, n.source_type.value, n.source_name) for n in newer}
     for older in store.active_on_refs(refs):
-        if older.id in newer_ids:  # builds of one push never supersede each other
-            continue
-        replacement = next((n for n in newer if _same_ref_and_rules(older, n)), None)
-        if replacement is None or older.status not in allowed:
-            continue
-        try:
-            superseded.append(
-                store.transition(
-                    older.id,
-                    BuildStatus.SUPERSEDED,
-                    expect=allowed,
-                    error=f"Superseded by build {replacement.id} of newer commit "
-                    f"{replacement.commit[:7]} on {replacement.source_name}.",
-                )
-            )
-        except StaleTransitionError:
-            continue
+        replacement = superseding(repository, older, newer)
+        if replacement is not None:
+            done = supersede(store, repository, older, replacement)
+            if done is not None:
+                superseded.append(done)
     return superseded
 
 

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import redis
 from rq import Queue
 
 from buildrules.model import BuildPlan, Repository
-from core.build import BuildRecord, Trigger, new_build_id
-from core.control import check_queue_cap, supersede_older
+from core.build import BuildRecord, BuildStatus, Trigger, new_build_id
+from core.control import (
+    check_queue_cap,
+    supersede,
+    supersede_allowed,
+    superseded_error,
+    superseding,
+)
 from core.queue import enqueue_for
-from core.store import BuildStore
+from core.store import (
+    BuildStore,
+    active_ref_key,
+    add_records,
+    add_transition_if_unchanged,
+    changed,
+)
 
 DUPLICATE_WAIT_SECONDS = 5.0
+
+
+class WrittenWithErrors(redis.exceptions.ResponseError):
+    """The transaction that queues a delivery's builds ran, but Redis refused one of its
+    commands: the others were made (the builds are recorded, the delivery stays claimed)."""
 
 
 @dataclass(frozen=True)
@@ -65,23 +84,78 @@ def dispatch(
     trigger: Trigger,
     delivery_id: str | None,
     max_queued: int = 0,
+    with_writes: Callable[[Any], None] | None = None,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
-    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError."""
+    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError.
+    ``with_writes(pipeline)`` adds writes of the caller's to the transaction that queues.
+
+    Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
+    builds), one transaction writes everything (records, indexes, superseded builds, rq jobs,
+    the caller's writes). A superseded build is a compare-and-set on the record as read; one
+    that changed meanwhile is superseded again the WATCH way (:func:`supersede`), and a build
+    of the same ref recorded meanwhile by another process is looked at after the write, as
+    when each step was a round trip of its own."""
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
-    if delivery_id:
-        earlier = store.claim_delivery(repository.provider, delivery_id, [r.id for r in records])
-        if earlier is not None:
-            return DispatchResult(_wait_for_records(store, earlier), duplicate=True)
+    refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
+    view = store.read_for_dispatch(repository.provider, delivery_id, [r.id for r in records], refs)
+    if view.earlier is not None:
+        return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
-        check_queue_cap(store, max_queued, len(records))
-        store.create(records)
-    except Exception:
-        if delivery_id:
-            store.release_delivery(repository.provider, delivery_id)
+        check_queue_cap(store, max_queued, len(records), queued=view.queued)
+        changes: list[tuple[bytes, BuildRecord, BuildRecord, BuildRecord]] = []
+        for raw, older in view.active:
+            replacement = superseding(repository, older, records)
+            if replacement is not None:
+                updated = changed(
+                    older,
+                    BuildStatus.SUPERSEDED,
+                    expect=supersede_allowed(repository),
+                    error=superseded_error(replacement),
+                )
+                changes.append((raw, older, updated, replacement))
+        pipe = store.redis.pipeline(transaction=True)
+        pipe.multi()
+        add_records(pipe, records)
+        swaps = [add_transition_if_unchanged(pipe, raw, old, new) for raw, old, new, _ in changes]
+        for record in records:
+            enqueue_for(queue, record, repository, pipeline=pipe)
+        if with_writes is not None:
+            with_writes(pipe)
+        indexed_at = len(pipe)
+        for ref in refs:
+            pipe.zrange(active_ref_key(*ref), 0, -1)
+        replies = pipe.execute()
+    except redis.exceptions.ExecAbortError:  # refused before it ran: nothing was written
+        _release(store, repository, delivery_id)
         raise
-    superseded = supersede_older(store, repository, records)
-    for record in records:
-        enqueue_for(queue, record, repository)
+    except redis.exceptions.ResponseError as refused:  # the transaction ran: builds recorded
+        raise WrittenWithErrors(str(refused)) from refused
+    except Exception:
+        _release(store, repository, delivery_id)
+        raise
+    superseded: list[BuildRecord] = []
+    for at, (_raw, older, updated, replacement) in zip(swaps, changes, strict=True):
+        if replies[at]:
+            superseded.append(updated)
+        else:  # the record changed since it was read: read it again
+            again = supersede(store, repository, older, replacement)
+            if again is not None:
+                superseded.append(again)
+    seen = {r.id for r in records} | {older.id for _raw, older in view.active}
+    recorded_meanwhile: list[str] = []
+    for members in replies[indexed_at:]:
+        recorded_meanwhile.extend(m.decode() for m in members if m.decode() not in seen)
+    for older in store.get_many(list(dict.fromkeys(recorded_meanwhile))):
+        replacement = superseding(repository, older, records)
+        if replacement is not None:
+            again = supersede(store, repository, older, replacement)
+            if again is not None:
+                superseded.append(again)
     return DispatchResult(tuple(records), superseded=tuple(superseded))
+
+
+def _release(store: BuildStore, repository: Repository, delivery_id: str | None) -> None:
+    if delivery_id:
+        store.release_delivery(repository.provider, delivery_id)

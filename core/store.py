@@ -8,6 +8,7 @@ again even when a canceller and a worker race.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -116,6 +117,135 @@ def _index_status(pipe: Any, record: BuildRecord) -> None:
         pipe.zrem(QUEUED_BUILDS, record.id)
 
 
+def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
+    """Queue on ``pipe`` the writes that record new builds and index them."""
+    for record in records:
+        pipe.set(build_key(record.id), record.dumps())
+        score = record.created_at.timestamp()
+        pipe.zadd(ALL_BUILDS, {record.id: score})
+        pipe.zadd(repository_index_key(record.provider, record.repository), {record.id: score})
+        if not record.status.terminal:
+            pipe.zadd(ACTIVE_BUILDS, {record.id: score})
+            pipe.zadd(_ref_key(record), {record.id: score})
+        if record.status is BuildStatus.QUEUED:
+            pipe.zadd(QUEUED_BUILDS, {record.id: score})
+
+
+def changed(
+    current: BuildRecord,
+    status: BuildStatus,
+    *,
+    expect: Collection[BuildStatus] | None = None,
+    expect_attempt: int | None = None,
+    **fields: Any,
+) -> BuildRecord:
+    """``current`` moved to ``status`` as :meth:`BuildStore.transition` does it (timestamps
+    filled in), or StaleTransitionError when that change is not allowed."""
+    allowed = (expect is None or current.status in expect) and (
+        expect_attempt is None or current.attempt == expect_attempt
+    )
+    if current.status.terminal or not allowed:
+        raise StaleTransitionError(current, status)
+    now = utcnow()
+    if status.running and current.started_at is None:
+        fields.setdefault("started_at", now)
+    if status.terminal:
+        fields.setdefault("finished_at", now)
+    return current.with_changes(status=status, **fields)
+
+
+# The per-ref indexes' builds as stored, in one round trip (the build keys are built from the
+# ids, as rq's own scripts build job keys). KEYS: per-ref index keys; ARGV: the build key prefix.
+# Returns id, record (nil when gone), id, record, ...
+_READ_REF_BUILDS = """
+local found = {}
+for _, index in ipairs(KEYS) do
+    for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+        found[#found + 1] = id
+        found[#found + 1] = redis.call('GET', ARGV[1] .. id) or false
+    end
+end
+return found
+"""
+
+# A status change as a compare-and-set on the whole record, for a transaction that cannot WATCH:
+# the new record and the index and metric updates that go with it are written only when the
+# record is still exactly the one the change was computed from (else nothing, and 0).
+# KEYS[1]: the build key, then the keys of the other commands.
+# ARGV: the record as read, the new record, then per command: name, its key's index in KEYS,
+# the number of its arguments, the arguments.
+_SET_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+local i = 3
+while i <= #ARGV do
+    local count = tonumber(ARGV[i + 2])
+    redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + count))
+    i = i + 3 + count
+end
+return 1
+"""
+
+
+class _ScriptCommands:
+    """Stands in for a pipeline to :func:`_index_status` and :func:`record_transition`: the
+    commands they queue become arguments of ``_SET_IF_UNCHANGED``."""
+
+    def __init__(self, key: str) -> None:
+        self.keys: list[str] = [key]
+        self.args: list[Any] = []
+
+    def _add(self, name: str, key: str, *args: Any) -> None:
+        self.keys.append(key)
+        self.args.extend((name, len(self.keys), len(args), *args))
+
+    def zadd(self, key: str, mapping: dict[str, float]) -> None:
+        for member, score in mapping.items():
+            self._add("ZADD", key, score, member)
+
+    def zrem(self, key: str, *members: str) -> None:
+        self._add("ZREM", key, *members)
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> None:
+        self._add("HINCRBY", key, field, amount)
+
+    def hincrbyfloat(self, key: str, field: str, amount: float = 1.0) -> None:
+        self._add("HINCRBYFLOAT", key, field, amount)
+
+
+def add_transition_if_unchanged(
+    pipe: Any, raw: bytes, current: BuildRecord, updated: BuildRecord
+) -> int:
+    """Queue on ``pipe`` (a transaction) the status change ``current`` -> ``updated``, made only
+    if the stored record is still ``raw``: what :meth:`BuildStore.transition` writes (record,
+    indexes, metrics), with a compare-and-set instead of WATCH. Returns the index of its reply
+    in the pipeline's results: 1 when the change was made, 0 when the record had changed."""
+    commands = _ScriptCommands(build_key(updated.id))
+    _index_status(commands, updated)
+    record_transition(commands, current, updated)
+    at = len(pipe)
+    pipe.eval(
+        _SET_IF_UNCHANGED,
+        len(commands.keys),
+        *commands.keys,
+        raw,
+        updated.dumps(),
+        *commands.args,
+    )
+    return at
+
+
+@dataclass(frozen=True)
+class DispatchView:
+    """What a delivery's dispatch reads before it writes (one round trip)."""
+
+    earlier: list[str] | None  # None: the delivery is claimed by this call; else its builds
+    queued: int  # builds waiting for a worker
+    active: list[tuple[bytes, BuildRecord]]  # builds not ended of the refs, as stored, oldest first
+
+
 class BuildStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
@@ -124,16 +254,7 @@ class BuildStore:
     # -- records ---------------------------------------------------------------------------
     def create(self, records: Iterable[BuildRecord]) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        for record in records:
-            pipe.set(build_key(record.id), record.dumps())
-            score = record.created_at.timestamp()
-            pipe.zadd(ALL_BUILDS, {record.id: score})
-            pipe.zadd(repository_index_key(record.provider, record.repository), {record.id: score})
-            if not record.status.terminal:
-                pipe.zadd(ACTIVE_BUILDS, {record.id: score})
-                pipe.zadd(_ref_key(record), {record.id: score})
-            if record.status is BuildStatus.QUEUED:
-                pipe.zadd(QUEUED_BUILDS, {record.id: score})
+        add_records(pipe, records)
         pipe.execute()
 
     def get(self, build_id: str) -> BuildRecord | None:
@@ -207,17 +328,9 @@ class BuildStore:
                     if raw is None:
                         raise BuildNotFoundError(build_id)
                     current = BuildRecord.loads(raw)
-                    allowed = (expect is None or current.status in expect) and (
-                        expect_attempt is None or current.attempt == expect_attempt
+                    updated = changed(
+                        current, status, expect=expect, expect_attempt=expect_attempt, **fields
                     )
-                    if current.status.terminal or not allowed:
-                        raise StaleTransitionError(current, status)
-                    now = utcnow()
-                    if status.running and current.started_at is None:
-                        fields.setdefault("started_at", now)
-                    if status.terminal:
-                        fields.setdefault("finished_at", now)
-                    updated = current.with_changes(status=status, **fields)
                     pipe.multi()
                     pipe.set(key, updated.dumps())
                     _index_status(pipe, updated)
@@ -263,6 +376,39 @@ class BuildStore:
         for members in pipe.execute():
             ids.extend(member.decode() for member in members)
         return self.get_many(list(dict.fromkeys(ids)))
+
+    def read_for_dispatch(
+        self,
+        provider: str,
+        delivery_id: str | None,
+        build_ids: Sequence[str],
+        refs: Iterable[tuple[str, str, str, str]],
+    ) -> DispatchView:
+        """In one round trip: claim the delivery (see :meth:`claim_delivery`; no id, no claim),
+        count the queued builds and read the active builds of ``refs`` as stored."""
+        self._ensure_ref_index()
+        keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
+        pipe = self.redis.pipeline(transaction=False)
+        if delivery_id:
+            key = delivery_key(provider, delivery_id)
+            pipe.set(key, ",".join(build_ids) or "-", nx=True, ex=DELIVERY_TTL_SECONDS)
+            pipe.get(key)
+        pipe.zcard(QUEUED_BUILDS)
+        pipe.eval(_READ_REF_BUILDS, len(keys), *keys, build_key(""))
+        replies = pipe.execute()
+        earlier: list[str] | None = None
+        if delivery_id:
+            claimed, stored = replies[0], replies[1]
+            if not claimed:
+                text = stored.decode() if stored else "-"
+                earlier = [] if text == "-" else text.split(",")
+        found = replies[-1]
+        active: dict[str, tuple[bytes, BuildRecord]] = {}
+        for i in range(0, len(found), 2):
+            build_id, raw = found[i].decode(), found[i + 1]
+            if raw is not None and build_id not in active:
+                active[build_id] = (raw, BuildRecord.loads(raw))
+        return DispatchView(earlier, int(replies[-2]), list(active.values()))
 
     def _ensure_ref_index(self) -> None:
         """Index the active builds recorded before the per-ref index existed (once; a marker key
