@@ -84,8 +84,9 @@ def webhook_outcome(status_code: int) -> str:
     return "unavailable" if status_code == 503 else ("error" if status_code >= 500 else "other")
 
 
-def count_webhook(connection: redis.Redis, provider: str, outcome: str) -> None:
-    connection.hincrby(WEBHOOKS, f"{provider}|{outcome}", 1)
+def count_webhook(connection: Any, provider: str, outcome: str, amount: int = 1) -> None:
+    """Count a delivery (on a connection or a pipeline)."""
+    connection.hincrby(WEBHOOKS, f"{provider}|{outcome}", amount)
 
 
 def record_docker_disk(
