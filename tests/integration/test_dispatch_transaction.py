@@ -6,6 +6,7 @@ a build that moved on, builds recorded meanwhile by another process, one build p
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from core.build import BuildRecord, BuildStatus, Trigger, new_build_id
 from core.control import QueueFullError
 from core.dispatch import dispatch
 from core.events import RefType
-from core.metrics import BUILDS_FINISHED
+from core.metrics import BUILDS_FINISHED, WEBHOOKS
 from core.queue import RUN_BUILD, build_queue, enqueue_build, job_id_for
 from core.store import (
     ACTIVE_BUILDS,
@@ -33,6 +34,7 @@ from core.store import (
     active_ref_key,
     concurrency_key,
 )
+from tests.integration.webhook_helpers import github_push, make_app, make_settings, post_github
 
 pytestmark = pytest.mark.integration
 
@@ -321,3 +323,62 @@ def test_identical_deliveries_at_once_queue_one_build(clean_redis, queue):
 def _url(connection: redis.Redis) -> str:
     kwargs = connection.connection_pool.connection_kwargs
     return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs['db']}"
+
+
+# --- the webhook: counted with its builds, logged once ------------------------------------------
+
+
+@pytest.fixture
+def webhook_client(tmp_path, redis_url, clean_redis):
+    config = tmp_path / "autobuild.yml"
+    config.write_text(
+        "repositories:\n"
+        "  - provider: github\n"
+        "    name: octo/app\n"
+        "    clone_url: https://example.invalid/octo/app.git\n"
+        f"    image: {IMAGE}\n"
+        "    webhook_secret_env: APP_SECRET\n"
+        "    build_rules:\n"
+        "      - source_type: branch\n"
+        "        source: main\n"
+        "        docker_tag: latest\n"
+    )
+    settings = make_settings(config, redis_url, tmp_path, APP_SECRET="app-secret")
+    return make_app(settings).test_client()
+
+
+def deliveries(connection: redis.Redis) -> dict[str, int]:
+    counts = connection.hgetall(WEBHOOKS)
+    return {k.decode(): int(v) for k, v in counts.items()}
+
+
+def test_a_delivery_is_counted_once_and_a_redelivery_as_ignored(
+    webhook_client, clean_redis, caplog
+):
+    caplog.set_level(logging.INFO, logger="app")
+    payload = github_push("octo/app", "refs/heads/main", "1" * 40)
+    first = post_github(webhook_client, "app-secret", payload, delivery="d-1")
+    again = post_github(webhook_client, "app-secret", payload, delivery="d-1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert deliveries(clean_redis) == {"github|queued": 1, "github|ignored": 1}
+    (build,) = first.get_json()["builds"]
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "webhook"]
+    assert [(r.outcome, r.build_id) for r in lines] == [
+        ("queued", build["id"]),
+        ("ignored", build["id"]),
+    ]
+
+
+def test_an_answer_that_fails_after_the_builds_are_queued_is_counted_as_its_answer(
+    webhook_client, clean_redis, monkeypatch
+):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the answer could not be written")
+
+    monkeypatch.setattr("app.webhooks.jsonify", broken)
+    answer = post_github(
+        webhook_client, "app-secret", github_push("octo/app", "refs/heads/main", "2" * 40)
+    )
+    assert answer.status_code == 500
+    assert clean_redis.zcard(QUEUED_BUILDS) == 1  # queued all the same
+    assert deliveries(clean_redis) == {"github|queued": 0, "github|error": 1}
