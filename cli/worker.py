@@ -110,11 +110,15 @@ def run(args: argparse.Namespace) -> int:
             if lost_redis or worker.interrupted is not None or not args.burst:
                 # Not asked to stop: Redis went away (or rq's loop failed). Wait for Redis, queue
                 # again the build that was stopped, and start a fresh loop in this process.
+                logger.warning("the rq loop ended unasked; starting a new one once Redis answers")
                 time.sleep(RESTART_PAUSE_SECONDS)
                 if not wait_for_redis(connection, worker.stop_requested.is_set):
                     break
                 if worker.interrupted is not None:
-                    requeue_interrupted(context, worker.interrupted)
+                    try:
+                        requeue_interrupted(context, worker.interrupted)
+                    except RedisError as error:  # gone again: the lost-build check will do it
+                        logger.warning("could not queue the stopped build again: %s", error)
                 continue
             # A burst worker also works off the retries still waiting out their backoff: they
             # are queued builds too.
