@@ -262,7 +262,7 @@ def test_a_stopped_docker_daemon_ends_builds_error_fails_readyz_and_is_used_agai
                 clean_redis, first["id"]
             )
 
-            own(daemon)  # the same socket and data root; Autobuild is not restarted
+            daemon.start()  # the same socket and data root; Autobuild is not restarted
             assert client.get("/readyz").status_code == 200
             fixed = repo.commit({"Dockerfile": dockerfile(base_image, "RUN echo back")})
             (second,) = push(client, name, fixed)
