@@ -7,7 +7,13 @@ from flask import Blueprint, Response, jsonify, request
 from app.context import AppContext, app_context
 from app.errors import ApiError
 from app.hosts import get_host
-from app.hosts.base import HostModule, PayloadError, PingWithoutRepository, SignatureError
+from app.hosts.base import (
+    HostModule,
+    PayloadError,
+    PingWithoutRepository,
+    SignatureError,
+    parsing_once,
+)
 from app.metrics import QUEUED, note_delivery
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
@@ -70,9 +76,10 @@ def receive(provider: str) -> Response:
         raise ApiError(404, f"There is no webhook endpoint for provider {provider!r}.")
     body = request.get_data(cache=False)
     try:
-        repository = _find_repository(context, provider, host, body)
-        _verify(context, repository, host, body)
-        delivery = host.parse(request.headers, body)
+        with parsing_once():
+            repository = _find_repository(context, provider, host, body)
+            _verify(context, repository, host, body)
+            delivery = host.parse(request.headers, body)
     except PingWithoutRepository as ping:
         return _ignored(str(ping))
     except SignatureError as exc:
