@@ -154,6 +154,8 @@ def display_url(url: str) -> str:
 
 blueprint.add_app_template_filter(iso, "iso")
 blueprint.add_app_template_filter(clock, "clock")
+
+
 def is_marker(line: LogLine) -> bool:
     """A phase marker line (``BuildLog.phase``), shown as a heading in the log."""
     return line.phase is not None and line.text.startswith(MARKER_PREFIX)
