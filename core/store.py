@@ -384,8 +384,9 @@ class BuildStore:
         build_ids: Sequence[str],
         refs: Iterable[tuple[str, str, str, str]],
     ) -> DispatchView:
-        """In one round trip: claim the delivery (see :meth:`claim_delivery`; no id, no claim),
-        count the queued builds and read the active builds of ``refs`` as stored."""
+        """In one round trip: claim the delivery for ``build_ids`` (no id, no claim; an earlier
+        copy's claim answers the build ids it queued), count the queued builds and read the
+        active builds of ``refs`` as stored."""
         self._ensure_ref_index()
         keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
         pipe = self.redis.pipeline(transaction=False)
@@ -432,19 +433,6 @@ class BuildStore:
         return int(self.redis.zcard(QUEUED_BUILDS))
 
     # -- deliveries ------------------------------------------------------------------------
-    def claim_delivery(
-        self, provider: str, delivery_id: str, build_ids: Sequence[str]
-    ) -> list[str] | None:
-        """Record that this delivery queues ``build_ids``. Returns None when the claim is ours,
-        or the build ids an earlier copy of the same delivery claimed."""
-        key = delivery_key(provider, delivery_id)
-        value = ",".join(build_ids) or "-"
-        if self.redis.set(key, value, nx=True, ex=DELIVERY_TTL_SECONDS):
-            return None
-        raw: Any = self.redis.get(key)
-        text = raw.decode() if raw else "-"
-        return [] if text == "-" else text.split(",")
-
     def release_delivery(self, provider: str, delivery_id: str) -> None:
         """Forget a claim whose builds could not be recorded, so a redelivery can try again."""
         self.redis.delete(delivery_key(provider, delivery_id))
