@@ -1,8 +1,10 @@
 """Build records in Redis. Every Redis key Autobuild uses for builds is named here.
 
 Redis is the source of truth for builds; rq only carries build ids. Status changes go through
-:meth:`BuildStore.transition`, an optimistic compare-and-set, so a terminal status never changes
-again even when a canceller and a worker race.
+:meth:`BuildStore.transition`, an optimistic compare-and-set (WATCH), or, inside a transaction
+that cannot WATCH (a delivery's dispatch), :func:`add_transition_if_unchanged`, a compare-and-set
+on the whole record in a script: a terminal status never changes again even when a canceller and
+a worker race.
 """
 
 from __future__ import annotations
