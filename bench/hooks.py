@@ -137,7 +137,7 @@ def wait_for_build(
     while time.perf_counter() < end:
         now = time.perf_counter()
         if digest_at is None:
-            current = registry.digest(image_path, tag)
+            current = registry.digest(image_path, tag, polling=True)
             if current is not None and current != previous_digest:
                 digest_at, seen = time.perf_counter(), current
         if digest_at is not None or now - last_check > 0.25:

@@ -182,11 +182,14 @@ class RegistryHttp:
                     raise
         raise AssertionError("unreachable")
 
-    def digest(self, path: str, tag: str) -> str | None:
+    def digest(self, path: str, tag: str, *, polling: bool = False) -> str | None:
+        """The tag's manifest digest, None when it is not there. With ``polling``, a 5xx also
+        reads as "not yet": the filesystem registry answers 500 ("invalid checksum digest
+        format") when a HEAD reads a tag link while a push is rewriting it."""
         status, headers = self._request(
             "HEAD", f"/v2/{path}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}
         )
-        if status == 404:
+        if status == 404 or (polling and status >= 500):
             return None
         if status != 200:
             raise RuntimeError(f"registry answered {status} for {path}:{tag}")
