@@ -30,7 +30,7 @@ def trigger(provider: str, name: str) -> Response:
     try:
         wanted = parse_trigger_body(body)
         secrets = context.settings.secret_values(context.config.secret_env_names())
-        remote = list_remote_refs(repository.clone_url, Masker(secrets))
+        remote = list_remote_refs(repository.clone_url, Masker(secrets), context.settings.environ)
         plans = plans_for_trigger(context.config, repository, wanted, remote)
         result = dispatch(
             context.store, context.queue, repository, plans,

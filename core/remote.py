@@ -5,22 +5,16 @@ The URL always comes from the configuration; nothing from a request reaches git'
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from core.events import RefType
+from core.gitcmd import Git, GitTimeoutError, failure_reason, url_host
 from core.masking import Masker
 
 LS_REMOTE_TIMEOUT_SECONDS = 30
 _LINE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\trefs/(heads|tags)/(.+)$")
-SAFE_GIT_CONFIG = (
-    "-c", "protocol.ext.allow=never",
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "credential.helper=",
-)  # fmt: skip
 
 
 class RemoteError(RuntimeError):
@@ -38,40 +32,25 @@ class RemoteRefs:
         return sorted(name for kind, name in self.refs if kind is ref_type)
 
 
-def host_of(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.hostname:
-        return parsed.hostname
-    if parsed.scheme == "file" or url.startswith("/"):
-        return "the local file system"
-    return url.split("@")[-1].split(":")[0]  # scp-like git@host:path
-
-
-def list_remote_refs(clone_url: str, masker: Masker | None = None) -> RemoteRefs:
-    """Every branch and tag of the remote; annotated tags resolve to their commit."""
+def list_remote_refs(
+    clone_url: str, masker: Masker | None = None, environ: Mapping[str, str] | None = None
+) -> RemoteRefs:
+    """Every branch and tag of the remote; annotated tags resolve to their commit. ``environ`` is
+    the process environment (Settings.environ), of which git gets only what it needs."""
     masker = masker or Masker()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/"),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
-    }
+    git = Git(environ or {})
     try:
-        result = subprocess.run(
-            ["git", *SAFE_GIT_CONFIG, "ls-remote", "--heads", "--tags", "--", clone_url],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=LS_REMOTE_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise RemoteError(
-            f"{host_of(clone_url)} did not answer within {exc.timeout:.0f} s."
-        ) from None
-    if result.returncode != 0:
-        detail = masker.mask(
-            result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+        result = git.run(
+            ["ls-remote", "--heads", "--tags", "--", clone_url], timeout=LS_REMOTE_TIMEOUT_SECONDS
         )
+    except GitTimeoutError:
         raise RemoteError(
-            f"Could not list the refs of {host_of(clone_url)}: {detail or 'git failed'}."
+            f"{url_host(clone_url)} did not answer within {LS_REMOTE_TIMEOUT_SECONDS} s."
+        ) from None
+    if not result.ok:
+        detail = masker.mask(failure_reason(result.stderr))
+        raise RemoteError(
+            f"Could not list the refs of {url_host(clone_url)}: {detail or 'git failed'}."
         )
     refs: dict[tuple[RefType, str], str] = {}
     peeled: dict[tuple[RefType, str], str] = {}

@@ -28,19 +28,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit, urlunsplit
 
 from core.events import RefType
-from worker.deadline import Deadline
-from worker.errors import CheckoutError, ContextError, MissingCommitError, WorkerError
-from worker.gitcmd import (
+from core.gitcmd import (
     Git,
     GitResult,
     GitTimeoutError,
     communicate,
     failure_reason,
     kill_group,
+    url_host,
 )
+from worker.deadline import Deadline
+from worker.errors import CheckoutError, ContextError, MissingCommitError, WorkerError
 
 SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
@@ -107,31 +107,6 @@ def normalize_context(context: str) -> PurePosixPath:
 def normalize_dockerfile(dockerfile: str) -> PurePosixPath:
     """The Dockerfile as a path relative to the context; absolute paths and ``..`` are refused."""
     return _relative_path(dockerfile or "Dockerfile", "Dockerfile path", allow_root=False)
-
-
-def strip_credentials(url: str) -> str:
-    """``url`` without ``user:password@`` (for labels and messages)."""
-    parts = urlsplit(url)
-    if parts.scheme and parts.netloc and "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
-
-
-_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)")
-
-
-def url_host(url: str) -> str:
-    """The host a clone URL points at, for messages: ``github.com``, or the path of a local one."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return parts.path or url
-    if parts.scheme and parts.hostname:
-        return parts.hostname + (f":{parts.port}" if parts.port else "")
-    match = _SCP_LIKE.match(url)
-    if match:
-        return match.group("host")
-    return strip_credentials(url)
 
 
 def mirror_name(provider: str, repository: str, clone_url: str) -> str:

@@ -30,6 +30,7 @@ from rq import Queue
 
 from buildrules.model import Config, Repository, registry_host_of
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
+from core.gitcmd import strip_credentials, url_host
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
 from core.masking import Masker
@@ -38,7 +39,7 @@ from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
 from worker.cache import warm_layers
-from worker.checkout import GitSource, Mirror, checkout_context, strip_credentials, url_host
+from worker.checkout import GitSource, Mirror, checkout_context
 from worker.containment import housekeeping, limits_for
 from worker.deadline import Checkpoint, Deadline
 from worker.docker_build import (

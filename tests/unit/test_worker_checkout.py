@@ -6,18 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from core.gitcmd import failure_reason, git_environment, strip_credentials, url_host
 from worker.checkout import (
     mirror_name,
     normalize_context,
     normalize_dockerfile,
     resolve_build_context,
-    strip_credentials,
-    url_host,
     valid_ref_name,
     validate_sha,
 )
 from worker.errors import ContextError, WorkerError
-from worker.gitcmd import failure_reason, git_environment
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from core.gitcmd import communicate
 from worker.deadline import BACKSTOP_SLACK_SECONDS, Deadline
 from worker.errors import BuildStoppedError, BuildTimeoutError
-from worker.gitcmd import communicate
 
 
 class Clock:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.events import RefType
+from core.gitcmd import GitResult
 from worker.checkout import FetchResult, GitSource, Mirror, checkout_context
 from worker.deadline import Deadline
 from worker.errors import BuildTimeoutError, CheckoutError, WorkerError
-from worker.gitcmd import GitResult
 
 GIT_ENV = {
     **os.environ,

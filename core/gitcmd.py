@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # Options applied to every git command: no ext:: transport, no hooks from anywhere, no submodule
 # recursion, housekeeping in the foreground (so it is bounded by our deadline), and abort a
@@ -185,3 +187,28 @@ def failure_reason(stderr: str) -> str:
             if line.lower().startswith(prefix):
                 return line[len(prefix) :].strip()
     return lines[-1] if lines else "git gave no reason"
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without ``user:password@`` (for labels and messages)."""
+    parts = urlsplit(url)
+    if parts.scheme and parts.netloc and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)")
+
+
+def url_host(url: str) -> str:
+    """The host a clone URL points at, for messages: ``github.com``, or the path of a local one."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return parts.path or url
+    if parts.scheme and parts.hostname:
+        return parts.hostname + (f":{parts.port}" if parts.port else "")
+    match = _SCP_LIKE.match(url)
+    if match:
+        return match.group("host")
+    return strip_credentials(url)
