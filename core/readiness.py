@@ -7,7 +7,6 @@ each is reported, so an operator sees at once why builds would wait or fail.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,10 +14,9 @@ import redis
 import requests
 from rq import Queue, Worker
 
-from buildrules.model import Config
+from buildrules.model import Config, registry_host_of
+from core.registry_address import registry_base_url
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API = "registry-1.docker.io"
 REGISTRY_TIMEOUT_SECONDS = 2.0
 
 
@@ -27,38 +25,14 @@ def registry_hosts(config: Config) -> list[str]:
     hosts: list[str] = []
     for repository in config.repositories:
         for image in repository.images:
-            hosts.append(_host_of(image))
+            hosts.append(registry_host_of(image))
     hosts += [registry.host for registry in config.registries]
     return list(dict.fromkeys(hosts))
 
 
-def _host_of(image: str) -> str:
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return DOCKER_HUB
-
-
-def _is_loopback(host: str) -> bool:
-    name = host
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else name[1:]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def registry_url(host: str) -> str:
-    """The ``/v2/`` endpoint of a registry, spoken to as the worker and Docker do (plain HTTP on
-    loopback, HTTPS elsewhere)."""
-    if host == DOCKER_HUB:
-        return f"https://{DOCKER_HUB_API}/v2/"
-    return f"{'http' if _is_loopback(host) else 'https'}://{host}/v2/"
+    """The ``/v2/`` endpoint of a registry, spoken to as the worker and Docker do."""
+    return registry_base_url(host) + "/v2/"
 
 
 def check_registry(host: str, timeout: float = REGISTRY_TIMEOUT_SECONDS) -> str:

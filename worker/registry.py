@@ -9,7 +9,6 @@ only counts once the registry answers the tag with that same digest.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import requests
 
 from buildrules.model import Config
+from core.registry_address import DOCKER_HUB, is_loopback, registry_base_url
 from core.settings import Settings
 from worker.errors import DigestMismatchError, RegistryError, WorkerError
 
@@ -29,8 +29,6 @@ MANIFEST_TYPES = (
 )
 MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
@@ -64,28 +62,6 @@ def resolve_credentials(config: Config, settings: Settings, host: str) -> Creden
     password = settings.secret(entry.password_env)
     assert username is not None and password is not None
     return Credentials(username, password)
-
-
-def is_loopback(host: str) -> bool:
-    """``127.0.0.1:5000``, ``localhost``, ``[::1]:5000``: spoken to over plain HTTP, as Docker
-    treats loopback registries as insecure."""
-    name = host
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else name[1:]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def registry_base_url(host: str) -> str:
-    if host == DOCKER_HUB:
-        return f"https://{DOCKER_HUB_API}"
-    return f"{'http' if is_loopback(host) else 'https'}://{host}"
 
 
 def repository_name(host: str, path: str) -> str:

@@ -18,15 +18,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from buildrules.model import Config, RegistryAuth
+from core.registry_address import is_loopback, registry_base_url
 from core.settings import Settings
 from worker.errors import DigestMismatchError, RegistryError, WorkerError
 from worker.registry import (
     MANIFEST_TYPES,
     Credentials,
     RegistryClient,
-    is_loopback,
     parse_challenge,
-    registry_base_url,
     repository_name,
     resolve_credentials,
     verify_digest,
