@@ -42,10 +42,6 @@ def log_key(build_id: str) -> str:
     return f"{PREFIX}log:{build_id}"
 
 
-def cancel_key(build_id: str) -> str:
-    return f"{PREFIX}cancel:{build_id}"
-
-
 def heartbeat_key(build_id: str) -> str:
     """Set, with a short expiry, by the worker running the build; gone means the worker is lost."""
     return f"{PREFIX}heartbeat:{build_id}"
