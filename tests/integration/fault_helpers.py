@@ -14,14 +14,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import IO
 
 import redis
 
 from tests.integration.control_helpers import free_port
-from tests.integration.services import ServiceError, spawn_registry
+from tests.integration.services import ServiceError, spawn_answering, spawn_registry
 
 
 def _stop(process: subprocess.Popen[bytes] | None, sig: int, timeout: float = 30.0) -> None:
@@ -61,29 +60,21 @@ class OwnRedis:
             raise ServiceError("redis-server is not installed (apt-get install redis-server)")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 (closed in kill/stop)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", self.appendfsync,
-                "--maxmemory-policy", "noeviction",
-                "--daemonize", "no",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and self.process.poll() is None:
-            if self.answers():
-                return self
-            time.sleep(0.05)
-        self.stop()
+        argv = [
+            binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--maxmemory-policy", "noeviction",
+            "--daemonize", "no",
+        ]  # fmt: skip
+        self.process = spawn_answering(argv, self._log, self.answers, deadline, poll=0.05)
+        if self.process is not None:
+            return self
+        self._close_log()
         raise ServiceError(f"the test's own redis-server did not answer on port {self.port}")
 
     def answers(self) -> bool:
@@ -158,26 +149,18 @@ class OwnDockerd:
         if binary is None:
             raise ServiceError("dockerd is not installed (apt-get install docker.io)")
         self._log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-                "--host", self.docker_host,
-                "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "x"),
-                "--pidfile", str(self.root / "d.pid"),
-                "--shutdown-timeout", "2",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and self.process.poll() is None:
-            if self.answers():
-                return self
-            time.sleep(0.1)
+        argv = [
+            binary,
+            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+            "--host", self.docker_host,
+            "--data-root", str(self.root / "data"),
+            "--exec-root", str(self.root / "x"),
+            "--pidfile", str(self.root / "d.pid"),
+            "--shutdown-timeout", "2",
+        ]  # fmt: skip
+        self.process = spawn_answering(argv, self._log, self.answers, deadline)
+        if self.process is not None:
+            return self
         self.stop()
         raise ServiceError(f"the test's own dockerd did not answer: {self.log_tail()}")
 

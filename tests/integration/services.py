@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -279,6 +279,26 @@ def registry_binary() -> str:
     return binary
 
 
+def spawn_answering(
+    argv: list[str], log: IO[bytes], answers: Callable[[], bool], deadline: float, poll: float = 0.1
+) -> subprocess.Popen[bytes] | None:
+    """Start ``argv`` in a session of its own, its output to ``log``, and poll ``answers()`` until
+    it is true: the process then. None when the process died or ``deadline`` seconds passed
+    first; it has been killed and reaped by then."""
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and process.poll() is None:
+        if answers():
+            return process
+        time.sleep(poll)
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+    return None
+
+
 def spawn_registry(
     root: Path, port: int, *, htpasswd: bool, deadline: float = 20.0
 ) -> tuple[subprocess.Popen[bytes], Path, IO[bytes]]:
@@ -293,21 +313,12 @@ def spawn_registry(
     config.write_text(_registry_config(root, host, htpasswd=htpasswd))
     log_path = root / f"registry-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 (closed by the caller)
-    process = subprocess.Popen(
-        [binary, "serve", str(config)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    expect = 401 if htpasswd else 200
+    process = spawn_answering(
+        [binary, "serve", str(config)], log, lambda: registry_answers(host, expect), deadline
     )
-    end = time.monotonic() + deadline
-    while time.monotonic() < end and process.poll() is None:
-        if registry_answers(host, expect_status=401 if htpasswd else 200):
-            return process, log_path, log
-        time.sleep(0.1)
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=10)
+    if process is not None:
+        return process, log_path, log
     log.close()
     tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
     raise ServiceError(f"registry on {host}: {' | '.join(tail) or 'no answer'}")
