@@ -135,7 +135,12 @@ def test_a_webhook_build_appears_on_the_dashboard_without_a_reload(server, store
     # the filters narrow the live table too
     page.select_option("select[name=status]", "success")
     page.wait_for_url("**/?*status=success*")
-    page.wait_for_timeout(2500)  # one poll
+    wait_until(
+        page,
+        "(() => { const s = [...document.querySelectorAll('#builds tbody .status')]"
+        ".map(e => e.textContent.trim());"
+        " return s.length > 0 && s.every(t => t === 'success'); })()",
+    )
     statuses = page.locator("#builds tbody .status").all_inner_texts()
     assert statuses and set(statuses) == {"success"}
 

@@ -141,7 +141,11 @@ def test_a_worker_busy_when_redis_restarts_stays_up_and_runs_the_stopped_build_a
             wait_for(lambda: running_containers_with(docker_api, marker), 60, "the RUN step")
             running = [b["id"] for b in builds if build_of(client, b["id"])["status"] == "building"]
             server.kill()
-            time.sleep(3)
+            wait_for(
+                lambda: b"Redis unreachable" in worker.log_path.read_bytes(),
+                30,
+                "the worker to notice that Redis is gone",
+            )
             server.start()
             done = wait_for(
                 lambda: (
