@@ -14,10 +14,12 @@ import hmac
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from core.events import ZERO_SHA, Delivery, RefType
+
+T = TypeVar("T")
 
 MAX_NAME_LENGTH = 255
 MAX_DELIVERY_ID_LENGTH = 200
@@ -298,58 +300,50 @@ def _wrong(path: str, wanted: str, value: object) -> PayloadError:
     return PayloadError(f"The payload's '{path}' must be {wanted}, not {type_name(value)}.")
 
 
-def get_obj(data: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+def _optional(data: Mapping[str, Any], key: str, path: str, kind: type[T], wanted: str) -> T | None:
+    """``data[key]`` when it is a ``kind``; None when absent or null; else a PayloadError."""
     value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        raise _wrong(path, f"{wanted} or null", value)
+    return value
+
+
+def _required(data: Mapping[str, Any], key: str, path: str, kind: type[T], wanted: str) -> T:
+    """``data[key]``, which must be there and be a ``kind``."""
     if key not in data:
         raise _missing(path)
-    if not isinstance(value, dict):
-        raise _wrong(path, "an object", value)
+    value = data[key]
+    if not isinstance(value, kind):
+        raise _wrong(path, wanted, value)
     return value
+
+
+def get_obj(data: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+    return _required(data, key, path, dict, "an object")
 
 
 def opt_obj(data: Mapping[str, Any], key: str, path: str) -> dict[str, Any] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _wrong(path, "an object or null", value)
-    return value
+    return _optional(data, key, path, dict, "an object")
 
 
 def get_list(data: Mapping[str, Any], key: str, path: str) -> list[Any]:
-    value = data.get(key)
-    if key not in data:
-        raise _missing(path)
-    if not isinstance(value, list):
-        raise _wrong(path, "an array", value)
-    return value
+    return _required(data, key, path, list, "an array")
 
 
 def opt_list(data: Mapping[str, Any], key: str, path: str) -> list[Any] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise _wrong(path, "an array or null", value)
-    return value
+    return _optional(data, key, path, list, "an array")
 
 
 def get_str(data: Mapping[str, Any], key: str, path: str) -> str:
-    value = data.get(key)
-    if key not in data or value is None:
+    if data.get(key) is None:
         raise _missing(path)
-    if not isinstance(value, str):
-        raise _wrong(path, "a string", value)
-    return value
+    return _required(data, key, path, str, "a string")
 
 
 def opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _wrong(path, "a string or null", value)
-    return value
+    return _optional(data, key, path, str, "a string")
 
 
 def opt_bool(data: Mapping[str, Any], key: str, path: str) -> bool:
