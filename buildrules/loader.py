@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -108,42 +108,44 @@ def _config_files(root: Path, problems: list[Problem]) -> list[Path]:
 
 
 def _build(documents: Iterable[Document], problems: list[Problem]) -> Config:
-    repositories: list[Repository] = []
-    registries: list[RegistryAuth] = []
+    repositories: dict[tuple[str, str], Repository] = {}
+    registries: dict[str, RegistryAuth] = {}
     sources: list[Path] = []
-    seen_repositories: dict[tuple[str, str], Location | None] = {}
-    seen_registries: dict[str, Location | None] = {}
     for document in documents:
         sources.append(document.file)
         file_repos, file_registries = _read_document(document)
         for repository in file_repos:
-            if repository.key in seen_repositories:
-                _duplicate(
-                    problems,
-                    repository.location,
-                    seen_repositories[repository.key],
-                    f"repository {repository.provider} {repository.name!r}",
-                )
-                continue
-            seen_repositories[repository.key] = repository.location
-            repositories.append(repository)
+            what = f"repository {repository.provider} {repository.name!r}"
+            _add_unique(repositories, repository.key, repository, what, problems)
         for registry in file_registries:
-            if registry.host in seen_registries:
-                _duplicate(
-                    problems,
-                    registry.location,
-                    seen_registries[registry.host],
-                    f"registry {registry.host!r}",
-                )
-                continue
-            seen_registries[registry.host] = registry.location
-            registries.append(registry)
+            _add_unique(
+                registries, registry.host, registry, f"registry {registry.host!r}", problems
+            )
     if not problems and not repositories:
         where = sources[0] if sources else Path("<config>")
         problems.append(Problem(where, 1, "no repositories are configured"))
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: (str(p.file), p.line)))
-    return Config(tuple(repositories), tuple(registries), tuple(sources))
+    return Config(tuple(repositories.values()), tuple(registries.values()), tuple(sources))
+
+
+class _Located(Protocol):
+    @property
+    def location(self) -> Location | None: ...
+
+
+K = TypeVar("K")
+V = TypeVar("V", bound=_Located)
+
+
+def _add_unique(kept: dict[K, V], key: K, item: V, what: str, problems: list[Problem]) -> None:
+    """Keep ``item`` under ``key`` unless an earlier file or entry has it: then a problem that
+    names both places."""
+    earlier = kept.get(key)
+    if earlier is None:
+        kept[key] = item
+        return
+    _duplicate(problems, item.location, earlier.location, what)
 
 
 def _duplicate(
