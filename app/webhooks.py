@@ -12,7 +12,6 @@ from app.hosts.base import (
     PayloadError,
     PingWithoutRepository,
     SignatureError,
-    parsing_once,
 )
 from app.metrics import QUEUED, note_delivery
 from buildrules.matcher import match
@@ -76,10 +75,9 @@ def receive(provider: str) -> Response:
         raise ApiError(404, f"There is no webhook endpoint for provider {provider!r}.")
     body = request.get_data(cache=False)
     try:
-        with parsing_once():
-            repository = _find_repository(context, provider, host, body)
-            _verify(context, repository, host, body)
-            delivery = host.parse(request.headers, body)
+        repository = _find_repository(context, provider, host, body)
+        _verify(context, repository, host, body)
+        delivery = host.parse(request.headers, body)
     except PingWithoutRepository as ping:
         return _ignored(str(ping))
     except SignatureError as exc:

@@ -7,13 +7,11 @@ raises a :class:`HostError` whose message is a sentence for a person; nothing el
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
@@ -186,37 +184,8 @@ def _reject_constant(name: str) -> Any:
     raise PayloadError(f"The body contains {name}, which is not valid JSON.")
 
 
-_PARSED: contextvars.ContextVar[dict[tuple[int, str], tuple[bytes, dict[str, Any]]] | None] = (
-    contextvars.ContextVar("autobuild_parsed_bodies", default=None)
-)
-
-
-@contextlib.contextmanager
-def parsing_once() -> Iterator[None]:
-    """Within the block, a body parsed again (a host module reads the repository name from it
-    before the signature is checked, then parses it) is the object parsed the first time;
-    the host modules never change what they parse."""
-    token = _PARSED.set({})
-    try:
-        yield
-    finally:
-        _PARSED.reset(token)
-
-
 def load_json_object(data: bytes, what: str = "body") -> dict[str, Any]:
     """Parse JSON text into an object (dict); anything else is a :class:`PayloadError`."""
-    parsed = _PARSED.get()
-    if parsed is not None:
-        earlier = parsed.get((id(data), what))
-        if earlier is not None and earlier[0] is data:
-            return earlier[1]
-    value = _load_json_object(data, what)
-    if parsed is not None:
-        parsed[(id(data), what)] = (data, value)
-    return value
-
-
-def _load_json_object(data: bytes, what: str) -> dict[str, Any]:
     text = _decode_utf8(data, what)
     try:
         value = json.loads(text, parse_constant=_reject_constant)

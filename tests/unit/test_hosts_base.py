@@ -308,16 +308,3 @@ def test_real_payloads_with_a_value_replaced_give_a_delivery_or_a_host_error(fix
     path = paths[data.draw(st.integers(0, len(paths) - 1))]
     mutated = _replace(payload, path, data.draw(json_values))
     _check_any_body(provider, headers, json.dumps(mutated).encode())
-
-
-def test_a_body_is_parsed_once_within_parsing_once_and_afresh_outside():
-    body = b'{"ref": "refs/heads/main"}'
-    with hostbase.parsing_once():
-        first = hostbase.load_json_object(body)
-        assert hostbase.load_json_object(body) is first
-        copy = body[:5] + body[5:]  # equal, but another object: parsed
-        assert hostbase.load_json_object(copy) == first
-        assert hostbase.load_json_object(copy) is not first
-        with pytest.raises(hostbase.PayloadError):
-            hostbase.load_json_object(b"[1]")
-    assert hostbase.load_json_object(body) is not first
