@@ -31,7 +31,7 @@ def trigger(provider: str, name: str) -> Response:
         wanted = parse_trigger_body(body)
         secrets = context.settings.secret_values(context.config.secret_env_names())
         remote = list_remote_refs(repository.clone_url, Masker(secrets), context.settings.environ)
-        plans = plans_for_trigger(context.config, repository, wanted, remote)
+        plans = plans_for_trigger(repository, wanted, remote)
         result = dispatch(
             context.store, context.queue, repository, plans,
             trigger=Trigger.MANUAL, delivery_id=None,

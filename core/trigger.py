@@ -1,8 +1,9 @@
 """Docker Hub's trigger bodies turned into the builds they ask for (manual builds).
 
 ``{"build": true}`` builds every rule with a literal source; ``{"docker_tag": "latest"}`` the
-rules that produce that tag; ``{"source_type": "Tag", "source_name": "v1.1"}`` the rules that
-match that ref, regex rules included. Rules with ``autobuild: false`` are triggerable.
+literal-source rules that produce that tag (as on Docker Hub); ``{"source_type": "Tag",
+"source_name": "v1.1"}`` the rules that match that ref, regex rules included. Rules with
+``autobuild: false`` are triggerable.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from buildrules.matcher import match
-from buildrules.model import BuildPlan, Config, Repository, SourceKind
+from buildrules.matcher import plans_for_all, plans_for_docker_tag, plans_for_ref
+from buildrules.model import BuildPlan, Repository
 from buildrules.tags import is_valid_tag
-from core.events import PushEvent, RefType
+from core.events import RefType
 from core.remote import RemoteRefs
 
 MAX_NAME_LENGTH = 255
@@ -108,29 +109,11 @@ def parse_trigger_body(body: Any) -> TriggerRequest:
     )
 
 
-def _event(repository: Repository, ref_type: RefType, name: str, commit: str) -> PushEvent:
-    return PushEvent(
-        provider=repository.provider,
-        repository=repository.name,
-        ref_type=ref_type,
-        ref_name=name,
-        commit=commit,
-        delivery_id="",
-        changed_files=None,
-    )
-
-
-def _plans_for_ref(
-    config: Config, repository: Repository, ref_type: RefType, name: str, commit: str
-) -> list[BuildPlan]:
-    return list(match(config, _event(repository, ref_type, name, commit), manual=True).plans)
-
-
 def plans_for_trigger(
-    config: Config, repository: Repository, request: TriggerRequest, remote: RemoteRefs
+    repository: Repository, request: TriggerRequest, remote: RemoteRefs
 ) -> list[BuildPlan]:
-    """The builds a trigger asks for, at the commits the remote has now. Raises TriggerError
-    (404) when the ref or tag is unknown."""
+    """The builds a trigger asks for, at the commits the remote has now (the rule language's
+    manual-trigger entry points). Raises TriggerError (404) when the ref or tag is unknown."""
     if request.kind is TriggerKind.REF:
         assert request.ref_type is not None and request.source_name is not None
         commit = remote.commit(request.ref_type, request.source_name)
@@ -138,38 +121,27 @@ def plans_for_trigger(
             raise TriggerError(
                 f"{repository.name} has no {request.ref_type.value} {request.source_name!r}.", 404
             )
-        plans = _plans_for_ref(config, repository, request.ref_type, request.source_name, commit)
+        plans = plans_for_ref(repository, request.ref_type, request.source_name, commit)
         if not plans:
             raise TriggerError(
                 f"No build rule of {repository.name} matches {request.ref_type.value} "
                 f"{request.source_name!r}.",
                 404,
             )
-        return plans
+        return list(plans)
     if request.kind is TriggerKind.ALL:
-        plans = []
-        for rule in repository.build_rules:
-            if rule.source_kind is not SourceKind.LITERAL:
-                continue
-            commit = remote.commit(rule.source_type, rule.source)
-            if commit is not None:
-                plans += _plans_for_ref(config, repository, rule.source_type, rule.source, commit)
+        plans = plans_for_all(repository, remote.commit)
         if not plans:
             raise TriggerError(
                 f"None of the branches or tags {repository.name}'s rules name exist.", 404
             )
-        return _unique(plans)
-    plans = []
-    for (ref_type, name), commit in sorted(remote.refs.items()):
-        for plan in _plans_for_ref(config, repository, ref_type, name, commit):
-            if request.docker_tag in plan.docker_tags:
-                plans.append(plan)
+        return list(plans)
+    assert request.docker_tag is not None
+    plans = plans_for_docker_tag(repository, request.docker_tag, remote.commit)
     if not plans:
         raise TriggerError(
-            f"No rule of {repository.name} produces the tag {request.docker_tag!r}.", 404
+            f"No rule of {repository.name} whose branch or tag exists produces the tag "
+            f"{request.docker_tag!r}.",
+            404,
         )
-    return _unique(plans)
-
-
-def _unique(plans: list[BuildPlan]) -> list[BuildPlan]:
-    return list(dict.fromkeys(plans))
+    return list(plans)
