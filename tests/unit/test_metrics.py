@@ -71,9 +71,7 @@ def test_a_pickup_records_the_queue_wait_once():
 def test_an_end_counts_the_status_and_the_build_duration():
     now = utcnow()
     running = make_record(status=BuildStatus.PUSHING, started_at=now)
-    done = running.with_changes(
-        status=BuildStatus.SUCCESS, finished_at=now + timedelta(seconds=42)
-    )
+    done = running.with_changes(status=BuildStatus.SUCCESS, finished_at=now + timedelta(seconds=42))
     pipe = RecordingPipe()
     record_transition(pipe, running, done)
     assert ("hincrby", BUILDS_FINISHED, "success", 1) in pipe.calls
