@@ -1,4 +1,4 @@
-# Autobuild: the commands of the contract (see README.md and ../shared/DESIGN.md).
+# Autobuild: the commands of the contract (see README.md and docs/).
 #
 #   make setup      system packages (apt, when missing), .venv, the project with its test extras
 #   make services   Redis, a Docker daemon and a registry, started only when they do not answer
@@ -6,7 +6,7 @@
 #   make lint       ruff and mypy
 #   make run        setup + services, then the web UI and one worker (Procfile); Ctrl-C stops them
 #   make demo-push  commit to the demo repository and send its signed webhook (with make run up)
-#   make bench      setup + services, then the full benchmarks (README "Performance"; < 15 min)
+#   make bench      setup + services, then the full benchmarks (docs/performance.md; < 15 min)
 #   make bench-quick  the same, one round and short runs (< 2 min)
 #   make services-stop / services-status
 
