@@ -339,7 +339,9 @@ def limited_settings(tmp_path, redis_url):
 @pytest.fixture
 def werkzeug_port(limited_settings) -> Iterator[int]:
     server = make_server("127.0.0.1", 0, make_app(limited_settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield server.server_port
