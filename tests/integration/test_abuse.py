@@ -154,11 +154,6 @@ def settings(tmp_path, redis_url, clean_redis):
     )
 
 
-@pytest.fixture
-def client(settings):
-    return make_app(settings).test_client()
-
-
 def assert_nothing_ran(settings, redis_conn, spawned) -> None:
     assert spawned == [], spawned
     assert redis_conn.zcard(ALL_BUILDS) == 0
