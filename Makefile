@@ -1,12 +1,13 @@
-# Autobuild: the commands of the contract (see README.md and ../shared/DESIGN.md).
+# Autobuild: the commands of the contract (see README.md and docs/).
 #
 #   make setup      system packages (apt, when missing), .venv, the project with its test extras
 #   make services   Redis, a Docker daemon and a registry, started only when they do not answer
-#   make test       setup + services, ruff and mypy, then every test (unit and integration); what .ci/run runs
-#   make lint       ruff and mypy
+#   make test       setup + services, the lint checks, then every test (unit and integration); what .ci/run runs
+#   make lint       ruff check, ruff format --check, mypy on the code (strict) and on the tests
+#   make unit       the unit tests alone (no services needed)
 #   make run        setup + services, then the web UI and one worker (Procfile); Ctrl-C stops them
 #   make demo-push  commit to the demo repository and send its signed webhook (with make run up)
-#   make bench      setup + services, then the full benchmarks (README "Performance"; < 15 min)
+#   make bench      setup + services, then the full benchmarks (docs/performance.md; < 15 min)
 #   make bench-quick  the same, one round and short runs (< 2 min)
 #   make services-stop / services-status
 
@@ -34,9 +35,15 @@ services-stop:
 services-status:
 	@scripts/services.sh status
 
+# What make lint and make test check (pre-commit runs the same tools: .pre-commit-config.yaml).
+define lint_checks
+$(VENV)/bin/ruff check .
+$(VENV)/bin/ruff format --check .
+$(VENV)/bin/mypy $(LINT_PATHS) tests
+endef
+
 test: setup services
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy $(LINT_PATHS)
+	$(lint_checks)
 	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 # Unit tests only: no services needed.
@@ -44,8 +51,7 @@ unit: setup
 	$(PYTHON) -m pytest -p no:cacheprovider -m "not integration" $(PYTEST_ARGS) tests
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy $(LINT_PATHS)
+	$(lint_checks)
 
 run: setup services
 	@scripts/run.sh

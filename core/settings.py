@@ -1,7 +1,8 @@
 """Process settings: the one place that reads ``os.environ``.
 
 Secrets named by the YAML (``*_env`` keys) are looked up through :meth:`Settings.secret`, so no
-other module needs the environment.
+other module needs the environment. The variables are documented in one table,
+docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -122,7 +123,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
+        """Settings from ``environ`` (read through as given), else from a copy of ``os.environ``.
+
+        Every variable read here is in the table of docs/configuration.md (a test holds them equal).
+        """
+        env: Mapping[str, str] = dict(os.environ) if environ is None else environ
         return cls(
             config_path=Path(env.get("AUTOBUILD_CONFIG") or DEMO_CONFIG),
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,

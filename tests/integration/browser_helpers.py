@@ -57,6 +57,7 @@ class LiveServer:
     app: Flask
     server: BaseWSGIServer
     thread: threading.Thread
+    git_repo: Any = None  # the repository a test's fixture built for this server, if any
 
     @property
     def url(self) -> str:
@@ -69,7 +70,12 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     app.testing = False
     server = make_server("127.0.0.1", 0, app, threaded=True)
     server.daemon_threads = True  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name="ui-live-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name="ui-live-server",
+        daemon=True,
+    )
     thread.start()
     try:
         yield LiveServer(app, server, thread)

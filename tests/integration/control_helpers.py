@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from flask.testing import FlaskClient
@@ -118,7 +118,12 @@ def burst(settings: Settings) -> None:
 # --- waiting and processes -----------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None],
+    timeout: float,
+    what: str,
+    every: float = 0.1,
+) -> T:
     """Poll ``predicate`` until it answers something true; fail naming ``what`` at the deadline."""
     end = time.monotonic() + timeout
     while True:
@@ -277,6 +282,7 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
         for sock in (source, target):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 @contextlib.contextmanager

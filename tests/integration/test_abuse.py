@@ -154,11 +154,6 @@ def settings(tmp_path, redis_url, clean_redis):
     )
 
 
-@pytest.fixture
-def client(settings):
-    return make_app(settings).test_client()
-
-
 def assert_nothing_ran(settings, redis_conn, spawned) -> None:
     assert spawned == [], spawned
     assert redis_conn.zcard(ALL_BUILDS) == 0
@@ -339,7 +334,9 @@ def limited_settings(tmp_path, redis_url):
 @pytest.fixture
 def werkzeug_port(limited_settings) -> Iterator[int]:
     server = make_server("127.0.0.1", 0, make_app(limited_settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield server.server_port

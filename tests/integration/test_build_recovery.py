@@ -75,7 +75,7 @@ def test_timeout_and_no_output_timeout_from_the_yaml_end_builds_timed_out(
     assert "no_output_timeout" in log_text(clean_redis, by_silence["id"]).splitlines()[-1]
     assert silent in log_text(clean_redis, by_silence["id"])
     for marker in (ticking, silent):  # the daemon removed the RUN containers
-        wait_for(lambda m=marker: not running_containers_with(docker_api, m), 10, marker)
+        wait_for(lambda m=marker: not running_containers_with(docker_api, m), 10, marker)  # type: ignore[misc]
     assert registry_digest("127.0.0.1:5000", image_path(wall_image), "latest") is None
     assert registry_digest("127.0.0.1:5000", image_path(quiet_image), "latest") is None
 

@@ -106,7 +106,7 @@ def push(store: BuildStore, queue: Queue, repo: Repository, branch: str = "main"
 
 def _rq_state(connection: redis.Redis, queue: Queue, job_id: str, key: str) -> dict[str, Any]:
     registry = RateLimitRegistry(key, connection)
-    job_hash = {k.decode(): v for k, v in connection.hgetall(Job.key_for(job_id)).items()}
+    job_hash = {k.decode(): v for k, v in connection.hgetall(Job.key_for(job_id)).items()}  # type: ignore[union-attr]
     for moment in ("created_at", "enqueued_at"):  # when, not what
         job_hash.pop(moment, None)
     return {
@@ -117,7 +117,7 @@ def _rq_state(connection: redis.Redis, queue: Queue, job_id: str, key: str) -> d
         "config": connection.hgetall(registry.config_key),
         "allowed": registry.get_allowed_job_ids(),
         "waiting": connection.zrange(registry.rate_limited_key, 0, -1, withscores=True),
-        "in_queue": [j.decode() for j in connection.lrange(queue.key, 0, -1)],
+        "in_queue": [j.decode() for j in connection.lrange(queue.key, 0, -1)],  # type: ignore[union-attr]
     }
 
 
@@ -349,7 +349,7 @@ def webhook_client(tmp_path, redis_url, clean_redis):
 
 def deliveries(connection: redis.Redis) -> dict[str, int]:
     counts = connection.hgetall(WEBHOOKS)
-    return {k.decode(): int(v) for k, v in counts.items()}
+    return {k.decode(): int(v) for k, v in counts.items()}  # type: ignore[union-attr]
 
 
 def test_a_delivery_is_counted_once_and_a_redelivery_as_ignored(

@@ -18,6 +18,7 @@ import copy
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -242,7 +243,7 @@ def test_signed_deliveries_with_a_value_replaced_never_answer_a_server_error(
     paths = _paths(mutated)
     path = data.draw(st.sampled_from(paths))
     replacement = data.draw(st.one_of(json_values, hostile_refs))
-    target = mutated
+    target: Any = mutated
     for step in path[:-1]:
         target = target[step]
     target[path[-1]] = replacement

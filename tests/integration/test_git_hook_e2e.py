@@ -191,7 +191,12 @@ def autobuild(tmp_path, redis_url, registry_url, image_path) -> Iterator[Autobui
     config = write_config(tmp_path, repository, bare_url, f"{registry_url}/{image_path}")
     settings = make_settings(config, redis_url, tmp_path, APP_HOOK_SECRET=SECRET)
     server = make_server("127.0.0.1", 0, make_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="autobuild-web", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name="autobuild-web",
+        daemon=True,
+    )
     thread.start()
     try:
         yield Autobuild(f"http://127.0.0.1:{server.server_port}", repository, settings, image_path)

@@ -79,11 +79,6 @@ def settings(config_path, tmp_path, redis_url, clean_redis):
     return make_settings(config_path[0], redis_url, tmp_path, OBSERVED_SECRET=SECRET)
 
 
-@pytest.fixture
-def client(settings):
-    return make_app(settings).test_client()
-
-
 def scrape(client):
     answer = client.get("/metrics")
     assert answer.status_code == 200

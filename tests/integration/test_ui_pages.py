@@ -19,7 +19,7 @@ from tests.integration.browser_helpers import (
     run_fake_build,
     write_ui_config,
 )
-from tests.integration.webhook_helpers import make_app, make_settings
+from tests.integration.webhook_helpers import make_settings
 
 
 @pytest.fixture
@@ -28,11 +28,6 @@ def settings(tmp_path, redis_url, clean_redis):
     return make_settings(
         config, redis_url, tmp_path, UI_WEBHOOK_SECRET=SECRET, AUTOBUILD_ADMIN_TOKEN=ADMIN_TOKEN
     )
-
-
-@pytest.fixture
-def client(settings):
-    return make_app(settings).test_client()
 
 
 @pytest.fixture
@@ -152,14 +147,13 @@ def test_repository_page_shows_rules_webhook_url_secret_name_and_badge(client, s
     assert matched.id in rows[2] and matched.id not in rows[1]
 
 
-def test_repository_page_uses_the_public_url_for_the_webhook(tmp_path, redis_url, clean_redis):
-    config = write_ui_config(tmp_path)
-    settings = make_settings(
-        config, redis_url, tmp_path, AUTOBUILD_PUBLIC_URL="https://builds.example.org/"
+def test_repository_page_uses_the_public_url_for_the_webhook(client_for):
+    client = client_for(
+        AUTOBUILD_PUBLIC_URL="https://builds.example.org/",
+        UI_WEBHOOK_SECRET=None,
+        AUTOBUILD_ADMIN_TOKEN=None,
     )
-    html = (
-        make_app(settings).test_client().get(f"/repositories/github/{REPO}").get_data(as_text=True)
-    )
+    html = client.get(f"/repositories/github/{REPO}").get_data(as_text=True)
     assert 'value="https://builds.example.org/webhooks/github"' in html
     assert "not set on this server" in html
 

@@ -8,20 +8,15 @@ import pytest
 from core.build import BuildStatus
 from core.store import BuildStore
 from tests.integration.browser_helpers import ADMIN_TOKEN, REPO, SECRET, add_record, write_ui_config
-from tests.integration.webhook_helpers import github_push, make_app, make_settings, post_github
+from tests.integration.webhook_helpers import github_push, make_settings, post_github
 
 UI_HEADER = {"X-Requested-With": "autobuild-ui"}
 
 
-def app_for(tmp_path, redis_url, **environ):
-    env = {"UI_WEBHOOK_SECRET": SECRET, "AUTOBUILD_ADMIN_TOKEN": ADMIN_TOKEN, **environ}
-    env = {name: value for name, value in env.items() if value is not None}
-    return make_app(make_settings(write_ui_config(tmp_path), redis_url, tmp_path, **env))
-
-
 @pytest.fixture
-def client(tmp_path, redis_url, clean_redis):
-    return app_for(tmp_path, redis_url).test_client()
+def settings(tmp_path, redis_url, clean_redis):
+    env = {"UI_WEBHOOK_SECRET": SECRET, "AUTOBUILD_ADMIN_TOKEN": ADMIN_TOKEN}
+    return make_settings(write_ui_config(tmp_path), redis_url, tmp_path, **env)
 
 
 @pytest.fixture
@@ -59,8 +54,8 @@ def test_the_cookie_is_secure_over_https(client):
     assert "Secure" in session_cookie(answer)
 
 
-def test_the_cookie_is_secure_when_the_public_url_is_https(tmp_path, redis_url, clean_redis):
-    client = app_for(tmp_path, redis_url, AUTOBUILD_PUBLIC_URL="https://ab.example").test_client()
+def test_the_cookie_is_secure_when_the_public_url_is_https(client_for):
+    client = client_for(AUTOBUILD_PUBLIC_URL="https://ab.example")
     assert "Secure" in session_cookie(log_in(client))
 
 
@@ -76,8 +71,8 @@ def test_login_never_redirects_off_site(client):
         assert log_in(client, next=target).headers["Location"] == "/"
 
 
-def test_login_is_disabled_without_an_admin_token(tmp_path, redis_url, clean_redis):
-    client = app_for(tmp_path, redis_url, AUTOBUILD_ADMIN_TOKEN=None).test_client()
+def test_login_is_disabled_without_an_admin_token(client_for):
+    client = client_for(AUTOBUILD_ADMIN_TOKEN=None)
     answer = log_in(client, token="anything")
     assert answer.status_code == 403
     assert "AUTOBUILD_ADMIN_TOKEN is not set" in answer.get_data(as_text=True)
@@ -97,12 +92,12 @@ def test_logout_ends_the_session(client, store):
     assert client.post(f"/api/v1/builds/{record.id}/cancel", headers=UI_HEADER).status_code == 401
 
 
-def test_changing_the_admin_token_invalidates_old_cookies(tmp_path, redis_url, clean_redis, store):
-    browser = app_for(tmp_path, redis_url).test_client()
+def test_changing_the_admin_token_invalidates_old_cookies(client_for, store):
+    browser = client_for()
     log_in(browser)
 
     def restarted(token):  # the same browser cookie, a restarted server
-        client = app_for(tmp_path, redis_url, AUTOBUILD_ADMIN_TOKEN=token).test_client()
+        client = client_for(AUTOBUILD_ADMIN_TOKEN=token)
         for cookie in browser._cookies.values():
             client.set_cookie(cookie.key, cookie.value, domain=cookie.domain)
         return client
@@ -170,8 +165,8 @@ def test_cookie_authenticated_trigger_passes_the_token_check(client):
 
 
 @pytest.fixture
-def private_client(tmp_path, redis_url, clean_redis):
-    return app_for(tmp_path, redis_url, AUTOBUILD_PRIVATE="1").test_client()
+def private_client(client_for):
+    return client_for(AUTOBUILD_PRIVATE="1")
 
 
 def test_private_pages_redirect_to_the_login(private_client, store):
@@ -202,7 +197,8 @@ def test_private_api_and_badges_need_the_admin_token_or_session(private_client, 
 def test_private_mode_keeps_webhooks_health_login_and_static_files_open(private_client):
     assert private_client.get("/healthz").status_code == 200
     assert private_client.get("/login").status_code == 200
-    assert private_client.get("/static/style.css").status_code == 200
+    with private_client.get("/static/style.css") as static:  # a file response: close it
+        assert static.status_code == 200
     answer = post_github(private_client, SECRET, github_push(REPO, "refs/heads/master", "a" * 40))
     assert answer.status_code == 202, answer.json
     # the trigger endpoint keeps its own tokens
@@ -211,9 +207,7 @@ def test_private_mode_keeps_webhooks_health_login_and_static_files_open(private_
     assert "trigger token" in trigger.json["error"]
 
 
-def test_a_trigger_token_does_not_open_a_private_ui(tmp_path, redis_url, clean_redis):
-    client = app_for(
-        tmp_path, redis_url, AUTOBUILD_PRIVATE="1", UI_TRIGGER_TOKEN="trigger-only-token"
-    ).test_client()
+def test_a_trigger_token_does_not_open_a_private_ui(client_for):
+    client = client_for(AUTOBUILD_PRIVATE="1", UI_TRIGGER_TOKEN="trigger-only-token")
     bearer = {"Authorization": "Bearer trigger-only-token"}
     assert client.get("/api/v1/builds", headers=bearer).status_code == 401

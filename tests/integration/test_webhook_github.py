@@ -13,7 +13,6 @@ from core.queue import build_queue
 from tests.integration.webhook_helpers import (
     ZERO,
     github_push,
-    make_app,
     make_settings,
     post_github,
 )
@@ -55,11 +54,6 @@ def settings(tmp_path, redis_url):
         )
     )
     return make_settings(config, redis_url, tmp_path, HELLO_SECRET=SECRET)
-
-
-@pytest.fixture
-def client(settings):
-    return make_app(settings).test_client()
 
 
 def test_signed_branch_push_queues_one_build(client, settings, redis_conn):
@@ -118,15 +112,8 @@ def test_malformed_body_is_400_with_a_reason(client):
     assert answer.json["error"]
 
 
-def test_body_over_the_limit_is_413(tmp_path, redis_url, settings):
-    small = make_settings(
-        settings.config_path,
-        redis_url,
-        tmp_path,
-        HELLO_SECRET=SECRET,
-        AUTOBUILD_MAX_BODY_BYTES="1000",
-    )
-    client = make_app(small).test_client()
+def test_body_over_the_limit_is_413(client_for):
+    client = client_for(AUTOBUILD_MAX_BODY_BYTES="1000")
     payload = github_push(REPO, "refs/heads/master", SHA, message="x" * 5000)
     assert post_github(client, SECRET, payload).status_code == 413
 

@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
-from buildrules.loader import load
 from core.settings import Settings
+from tests.webapp import make_app as make_app  # re-exported: the helpers' users import it here
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ZERO = "0" * 40
@@ -33,12 +31,6 @@ def make_settings(config_path: Path, redis_url: str, tmp_path: Path, **environ: 
         **environ,
     }
     return Settings.from_env(env)
-
-
-def make_app(settings: Settings) -> Flask:
-    app = create_app(settings, load(settings.config_path))
-    app.testing = True
-    return app
 
 
 def sign(secret: str, body: bytes) -> str:

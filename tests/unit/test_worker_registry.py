@@ -122,7 +122,7 @@ class FakeRegistry(BaseHTTPRequestHandler):
             if self.mode == "basic":
                 self.send_header("WWW-Authenticate", 'Basic realm="test"')
             else:
-                realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+                realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"  # type: ignore[index]
                 self.send_header(
                     "WWW-Authenticate", f'Bearer realm="{realm}",service="fake-registry"'
                 )
@@ -160,7 +160,9 @@ class FakeRegistry(BaseHTTPRequestHandler):
 def fake_registry() -> Iterator[tuple[str, type[FakeRegistry]]]:
     handler = type("Handler", (FakeRegistry,), {"manifests": {}, "seen": [], "token_requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}", handler
