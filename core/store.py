@@ -362,19 +362,6 @@ class BuildStore:
         ids = [i.decode() for i in members]
         return self.get_many(ids)
 
-    def active_on_refs(self, refs: Iterable[tuple[str, str, str, str]]) -> list[BuildRecord]:
-        """The builds not yet ended of each ``(provider, repository, source_type, source_name)``,
-        oldest first: two round trips, whatever the number of active builds elsewhere."""
-        self._ensure_ref_index()
-        keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.zrange(key, 0, -1)
-        ids: list[str] = []
-        for members in pipe.execute():
-            ids.extend(member.decode() for member in members)
-        return self.get_many(list(dict.fromkeys(ids)))
-
     def read_for_dispatch(
         self,
         provider: str,
@@ -426,9 +413,6 @@ class BuildStore:
         """Every build waiting for a worker, oldest first."""
         members: Any = self.redis.zrange(QUEUED_BUILDS, 0, -1)
         return self.get_many([i.decode() for i in members])
-
-    def count_queued(self) -> int:
-        return int(self.redis.zcard(QUEUED_BUILDS))
 
     # -- deliveries ------------------------------------------------------------------------
     def release_delivery(self, provider: str, delivery_id: str) -> None:
