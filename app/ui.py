@@ -19,6 +19,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.context import AppContext, app_context
+from app.filters import UnknownStatusError, parse_statuses
 from app.session import (
     admin_login_enabled,
     log_in,
@@ -238,19 +239,6 @@ def split_repository(value: str) -> tuple[str | None, str | None]:
     return None, value
 
 
-def status_filter(raw: str) -> list[BuildStatus]:
-    """The known statuses named in ``raw`` (comma-separated), in order; unknown names dropped."""
-    statuses: list[BuildStatus] = []
-    for name in raw.split(","):
-        try:
-            status = BuildStatus(name.strip())
-        except ValueError:
-            continue
-        if status not in statuses:
-            statuses.append(status)
-    return statuses
-
-
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -267,10 +255,13 @@ def _repository_options(context: AppContext, current: str) -> list[str]:
 
 
 @blueprint.get("/")
-def dashboard() -> str:
+def dashboard() -> str | tuple[str, int]:
     context = app_context()
     repository_filter = request.args.get("repository", "").strip()
-    statuses = status_filter(request.args.get("status", ""))
+    try:
+        statuses = parse_statuses(request.args.get("status"))
+    except UnknownStatusError as unknown:
+        return render_template("message.html", title="Bad filter", message=str(unknown)), 400
     provider, name = split_repository(repository_filter)
     builds = context.store.recent(
         provider=provider, repository=name, statuses=statuses or None, limit=DASHBOARD_LIMIT
