@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from app import api, badge, bodylimit, health, metrics, openapi, trigger, ui, webhooks
+from app.auth import configure_sessions
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
-from app.session import configure_sessions
 from buildrules.model import Config
 from core.logfmt import configure_logging
 from core.masking import masker_for

@@ -4,7 +4,7 @@ Pages: the builds dashboard (``/``), a build (``/builds/<id>``), the repositorie
 repository (``/repositories/<provider>/<name>``), and the admin login. The pages read the same
 records the JSON API serves; the scripts in ``static/`` poll ``/api/v1/builds`` and follow
 ``/api/v1/builds/<id>/logs`` as Server-Sent Events. Buttons call the JSON API with the login
-cookie and the ``X-Requested-With`` header (see ``app.session``).
+cookie and the ``X-Requested-With`` header (see ``app.auth``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.context import AppContext, app_context
-from app.filters import UnknownStatusError, parse_statuses
-from app.session import (
+from app.auth import (
     admin_login_enabled,
     log_in,
     log_out,
     same_origin,
     session_is_admin,
 )
+from app.context import AppContext, app_context
+from app.filters import UnknownStatusError, parse_statuses
 from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.logs import LogLine, read_log
