@@ -23,13 +23,6 @@ class QueueFullError(RuntimeError):
         self.cap = cap
 
 
-def check_queue_cap(cap: int, adding: int, queued: int) -> None:
-    """QueueFullError when ``adding`` more builds to the ``queued`` ones would be over ``cap``
-    (0: no cap)."""
-    if cap and queued + adding > cap:
-        raise QueueFullError(queued, cap)
-
-
 def _same_ref_and_rules(older: BuildRecord, newer: BuildRecord) -> bool:
     return (
         older.id != newer.id

@@ -12,7 +12,7 @@ from rq import Queue
 from buildrules.model import BuildPlan, Repository
 from core.build import BuildRecord, BuildStatus, Trigger
 from core.control import (
-    check_queue_cap,
+    QueueFullError,
     supersede,
     supersede_allowed,
     superseded_error,
@@ -21,6 +21,7 @@ from core.control import (
 from core.queue import enqueue_for
 from core.records import record_from_plan
 from core.store import (
+    ADMITTING,
     BuildStore,
     DispatchView,
     active_ref_key,
@@ -66,7 +67,9 @@ def dispatch(
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
-    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError.
+    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError: the
+    cap is checked and the places reserved in one step, so deliveries at the same instant
+    never overshoot it.
 
     Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
     builds), one transaction writes everything (records, indexes, superseded builds, rq jobs).
@@ -76,15 +79,19 @@ def dispatch(
     when each step was a round trip of its own."""
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
-    view = store.read_for_dispatch(repository.provider, delivery_id, [r.id for r in records], refs)
+    ids = [r.id for r in records]
+    view = store.read_for_dispatch(repository.provider, delivery_id, ids, refs, max_queued)
     if view.earlier is not None:
         return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
-        check_queue_cap(max_queued, len(records), view.queued)
+        if not view.admitted:
+            raise QueueFullError(view.queued, max_queued)
         changes = _supersede_changes(repository, view, records)
         pipe = store.redis.pipeline(transaction=True)
         pipe.multi()
         add_records(pipe, records)
+        if view.reservation:
+            pipe.zrem(ADMITTING, view.reservation)
         swaps = [add_transition_if_unchanged(pipe, c.raw, c.older, c.updated) for c in changes]
         for record in records:
             enqueue_for(queue, record, repository, pipeline=pipe)
@@ -93,12 +100,12 @@ def dispatch(
             pipe.zrange(active_ref_key(*ref), 0, -1)
         replies = pipe.execute()
     except redis.exceptions.ExecAbortError:  # refused before it ran: nothing was written
-        _release(store, repository, delivery_id)
+        store.release_dispatch(repository.provider, delivery_id, view.reservation)
         raise
     except redis.exceptions.ResponseError as refused:  # the transaction ran: builds recorded
         raise WrittenWithErrors(str(refused)) from refused
     except Exception:
-        _release(store, repository, delivery_id)
+        store.release_dispatch(repository.provider, delivery_id, view.reservation)
         raise
     superseded: list[BuildRecord] = []
     for at, change in zip(swaps, changes, strict=True):
@@ -156,8 +163,3 @@ def _supersede_again(
             if again is not None:
                 superseded.append(again)
     return superseded
-
-
-def _release(store: BuildStore, repository: Repository, delivery_id: str | None) -> None:
-    if delivery_id:
-        store.release_delivery(repository.provider, delivery_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -30,6 +31,7 @@ from core.metrics import BUILDS_FINISHED, WEBHOOKS
 from core.queue import RUN_BUILD, build_queue, enqueue_build, job_id_for
 from core.store import (
     ACTIVE_BUILDS,
+    ADMITTING,
     QUEUED_BUILDS,
     BuildStore,
     DispatchView,
@@ -314,6 +316,44 @@ def test_the_queue_cap_refuses_and_frees_the_delivery(clean_redis, queue):
     assert clean_redis.zcard(QUEUED_BUILDS) == 1
     again = push(store, queue, repo, "b", max_queued=2, delivery_id=delivery)  # a redelivery
     assert not again.duplicate and len(again.builds) == 1
+
+
+def test_deliveries_at_once_never_overshoot_the_queue_cap(clean_redis, queue):
+    repo = repository()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(40)
+
+    def deliver(n: int) -> None:
+        store = BuildStore(redis.Redis.from_url(_url(clean_redis)))
+        barrier.wait()
+        try:
+            dispatch(
+                store, queue, repo, [plan(f"branch-{n}")], trigger=Trigger.WEBHOOK,
+                delivery_id=str(uuid.uuid4()), max_queued=25,
+            )  # fmt: skip
+            outcomes.append("queued")
+        except QueueFullError:
+            outcomes.append("full")
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["full"] * 15 + ["queued"] * 25
+    assert clean_redis.zcard(QUEUED_BUILDS) == 25
+    assert clean_redis.zcard(ADMITTING) == 0  # every reservation became builds or was refused
+
+
+def test_a_reservation_of_a_dispatch_that_died_expires(clean_redis, queue):
+    store = BuildStore(clean_redis)
+    clean_redis.zadd(ADMITTING, {"dead-process|3": time.time() + 60})
+    with pytest.raises(QueueFullError):
+        push(store, queue, repository(), "a", max_queued=3)
+    clean_redis.zadd(ADMITTING, {"dead-process|3": time.time() - 1})  # its time is up
+    assert len(push(store, queue, repository(), "a", max_queued=3).builds) == 1
+    assert clean_redis.zcard(ADMITTING) == 0
 
 
 def test_identical_deliveries_at_once_queue_one_build(clean_redis, queue):
