@@ -100,42 +100,16 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _connection(
-    port: int, maker: RequestMaker, start: float, stop: float, rec: Recorder
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    clock = time.perf_counter
-    try:
-        while True:
-            sent = clock()
-            if sent >= stop:
-                return
-            writer.write(maker.next())
-            try:
-                status, close = await _read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                rec.errors += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                continue
-            if sent >= start:
-                rec.latencies.append(clock() - sent)
-                rec.statuses[status] += 1
-            if close:
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    finally:
-        writer.close()
-
-
-async def _paced_connection(
-    port: int, maker: RequestMaker, window: tuple[float, float], due: float, period: float,
-    rec: Recorder,
+    port: int, maker: RequestMaker, window: tuple[float, float], rec: Recorder,
+    pace: tuple[float, float] | None = None,
 ) -> None:  # fmt: skip
-    """Send at ``due``, ``due + period``, ...; a late request goes at once, its latency counted
-    from when it was due."""
+    """Send the next request as soon as the previous answer is read; or, with ``pace`` (when the
+    first is due, the period), at its due times: a late request goes at once, its latency
+    counted from when it was due. Only requests due inside ``window`` (start, stop) count."""
     start, stop = window
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     clock = time.perf_counter
+    due = pace[0] if pace else clock()
     try:
         while due < stop:
             wait = due - clock()
@@ -154,7 +128,7 @@ async def _paced_connection(
             if close:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            due += period
+            due = due + pace[1] if pace else clock()
     finally:
         writer.close()
 
@@ -166,16 +140,11 @@ async def _run_async(
     rec = Recorder()
     start = time.perf_counter() + warmup
     stop = start + seconds
+    paces: list[tuple[float, float] | None] = [None] * connections
     if rate > 0:
         begin, period = time.perf_counter() + 0.05, connections / rate
-        await asyncio.gather(
-            *(
-                _paced_connection(port, maker, (start, stop), begin + i / rate, period, rec)
-                for i in range(connections)
-            )
-        )
-        return rec, seconds
-    await asyncio.gather(*(_connection(port, maker, start, stop, rec) for _ in range(connections)))
+        paces = [(begin + i / rate, period) for i in range(connections)]
+    await asyncio.gather(*(_connection(port, maker, (start, stop), rec, p) for p in paces))
     return rec, seconds
 
 
