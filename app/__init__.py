@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from app import api, badge, bodylimit, health, metrics, openapi, trigger, ui, webhooks
+from app.auth import configure_sessions
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
-from app.session import configure_sessions
 from buildrules.model import Config
 from core.logfmt import configure_logging
-from core.masking import Masker
+from core.masking import masker_for
 from core.settings import Settings
 
 
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
 
         config = load(settings.config_path)
     # key=value lines with secrets masked, unless the process configured logging itself
-    configure_logging(Masker(settings.secret_values(config.secret_env_names())))
+    configure_logging(masker_for(settings, config))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

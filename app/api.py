@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from app.auth import require_admin
 from app.context import app_context
 from app.errors import ApiError
+from app.filters import UnknownStatusError, parse_statuses
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
 from core.logs import follow_log, read_log
@@ -33,17 +34,11 @@ def _limit() -> int:
 
 
 def _statuses() -> set[BuildStatus] | None:
-    raw = request.args.get("status")
-    if not raw:
-        return None
-    statuses = set()
-    for name in raw.split(","):
-        try:
-            statuses.add(BuildStatus(name.strip()))
-        except ValueError as exc:
-            known = ", ".join(s.value for s in BuildStatus)
-            raise ApiError(400, f"Unknown status {name!r}; use one of {known}.") from exc
-    return statuses
+    try:
+        statuses = parse_statuses(request.args.get("status"))
+    except UnknownStatusError as unknown:
+        raise ApiError(400, str(unknown)) from unknown
+    return set(statuses) or None
 
 
 def _build(build_id: str) -> BuildRecord:

@@ -8,7 +8,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from core.masking import Masker
+from core.masking import masker_for
 
 
 class ApiError(Exception):
@@ -58,7 +58,7 @@ def register_error_handlers(app: Flask) -> None:
         from app.context import app_context
 
         context = app_context()
-        masker = Masker(context.settings.secret_values(context.config.secret_env_names()))
+        masker = masker_for(context.settings, context.config)
         details = masker.mask("".join(traceback.format_exception(error)))
         app.logger.error("unhandled error on %s %s\n%s", request.method, request.path, details)
         return error_response(500, "Autobuild hit an internal error; the server log has details.")

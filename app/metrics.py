@@ -1,9 +1,11 @@
-"""``GET /metrics``: Prometheus text exposition (format 0.0.4), written by hand from Redis.
+"""``GET /metrics``: the Prometheus exposition, by ``prometheus_client`` from what Redis holds.
 
 The web runs as several gunicorn processes and builds run in rq work horses, so nothing is counted
 in process memory: counters and histograms live in Redis (:mod:`core.metrics`), gauges are read
-from the build store and rq when scraped. Labels never carry repository names or anything from a
-request other than a known provider, so the page is safe to leave open to the monitoring network.
+from the build store and rq when scraped. :class:`RedisCollector` reads them on every scrape and
+yields metric families; ``prometheus_client`` writes the text (or OpenMetrics, when the scraper
+asks for it). Labels never carry repository names or anything from a request other than a known
+provider, so the page is safe to leave open to the monitoring network.
 
 Also here: every answer of ``POST /webhooks/<provider>`` is counted by provider and outcome, and
 logged as one structured line with the delivery id and the ids of the builds it queued.
@@ -12,149 +14,152 @@ logged as one structured line with the delivery id and the ids of the builds it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Sequence
 
 import redis
 from flask import Blueprint, Response, g, request
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from rq import Worker
 
-from app.context import app_context
+from app.context import AppContext, app_context
 from app.hosts import HOSTS
 from core.build import RUNNING_STATUSES, TERMINAL_STATUSES, BuildStatus
-from core.metrics import Histogram, count_webhook, read_snapshot, webhook_outcome
+from core.metrics import Histogram, Snapshot, count_webhook, read_snapshot, webhook_outcome
 
 blueprint = Blueprint("metrics", __name__)
 logger = logging.getLogger(__name__)
 
-QUEUED = webhook_outcome(202)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_ENDPOINT = "webhooks.receive"
 
 
-# --- exposition --------------------------------------------------------------------------------
-
-
-def _label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-class Exposition:
-    """Collects metric families and renders them in the Prometheus text format."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        rendered = ""
-        if labels:
-            inner = ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items())
-            rendered = "{" + inner + "}"
-        self.lines.append(f"{name}{rendered} {_number(value)}")
-
-    def histogram(self, name: str, histogram: Histogram, labels: Mapping[str, str]) -> None:
-        running = 0
-        for bound, count in zip((*histogram.buckets, float("inf")), histogram.counts, strict=True):
-            running += count
-            self.sample(f"{name}_bucket", running, {**labels, "le": _number(bound)})
-        self.sample(f"{name}_sum", histogram.total, labels)
-        self.sample(f"{name}_count", histogram.count, labels)
-
-    def render(self) -> str:
-        return "\n".join(self.lines) + "\n"
+# --- the collector -------------------------------------------------------------------------------
 
 
 def _ordered(statuses: Iterable[BuildStatus]) -> list[BuildStatus]:
     return [status for status in BuildStatus if status in set(statuses)]
 
 
-def render_metrics() -> str:
-    context = app_context()
-    snapshot = read_snapshot(context.redis)
-    out = Exposition()
+def _histogram(
+    name: str, help_text: str, by_label: Sequence[tuple[Sequence[str], Histogram]], label: str = ""
+) -> HistogramMetricFamily:
+    """A histogram family from non-cumulative bucket counts (the last one +Inf)."""
+    family = HistogramMetricFamily(name, help_text, labels=[label] if label else [])
+    for values, histogram in by_label:
+        cumulative, running = [], 0
+        for bound, count in zip((*histogram.buckets, float("inf")), histogram.counts, strict=True):
+            running += count
+            le = floatToGoString(bound)  # type: ignore[no-untyped-call]  # "5.0", "+Inf"
+            cumulative.append((le, float(running)))
+        family.add_metric(list(values), cumulative, sum_value=histogram.total)
+    return family
 
-    active = context.store.active()
-    out.family("autobuild_builds", "gauge", "Builds not yet ended, by status.")
+
+def build_families(
+    snapshot: Snapshot, active: Sequence[BuildStatus], queue_depth: int, workers: int
+) -> Iterator[Metric]:
+    """Every metric family, from what was read (``active``: the status of each build not ended)."""
+    builds = GaugeMetricFamily(
+        "autobuild_builds", "Builds not yet ended, by status.", labels=["status"]
+    )
     for status in [BuildStatus.QUEUED, *_ordered(RUNNING_STATUSES)]:
-        count = sum(1 for record in active if record.status is status)
-        out.sample("autobuild_builds", count, {"status": status.value})
-
-    out.family(
-        "autobuild_builds_finished_total", "counter", "Builds that ended, by terminal status."
+        builds.add_metric([status.value], sum(1 for s in active if s is status))
+    yield builds
+    finished = CounterMetricFamily(
+        "autobuild_builds_finished",
+        "Builds that ended, by terminal status.",
+        labels=["status"],
     )
     for status in _ordered(TERMINAL_STATUSES):
-        value = snapshot.builds_finished.get(status.value, 0)
-        out.sample("autobuild_builds_finished_total", value, {"status": status.value})
-
-    out.family(
+        finished.add_metric([status.value], snapshot.builds_finished.get(status.value, 0))
+    yield finished
+    yield _histogram(
         "autobuild_build_duration_seconds",
-        "histogram",
         "Time from a worker picking a build up to its end, by terminal status.",
+        [((name,), histogram) for name, histogram in sorted(snapshot.build_durations.items())],
+        label="status",
     )
-    for name, histogram in sorted(snapshot.build_durations.items()):
-        out.histogram("autobuild_build_duration_seconds", histogram, {"status": name})
-
-    out.family(
+    yield _histogram(
         "autobuild_queue_duration_seconds",
-        "histogram",
         "Time builds waited in the queue before a worker picked them up.",
+        [((), snapshot.queue_duration)],
     )
-    out.histogram("autobuild_queue_duration_seconds", snapshot.queue_duration, {})
-
-    out.family("autobuild_queue_depth", "gauge", "Jobs waiting in the rq build queue.")
-    out.sample("autobuild_queue_depth", context.queue.count)
-    out.family("autobuild_workers", "gauge", "rq workers listening on the build queue.")
-    out.sample("autobuild_workers", Worker.count(connection=context.redis, queue=context.queue))
-
-    out.family(
-        "autobuild_webhook_deliveries_total",
-        "counter",
+    yield GaugeMetricFamily(
+        "autobuild_queue_depth", "Jobs waiting in the rq build queue.", value=queue_depth
+    )
+    yield GaugeMetricFamily(
+        "autobuild_workers", "rq workers listening on the build queue.", value=workers
+    )
+    deliveries = CounterMetricFamily(
+        "autobuild_webhook_deliveries",
         "Webhook deliveries answered, by provider and outcome.",
+        labels=["provider", "outcome"],
     )
     for (provider, outcome), value in sorted(snapshot.webhooks.items()):
-        out.sample(
-            "autobuild_webhook_deliveries_total", value, {"provider": provider, "outcome": outcome}
-        )
+        deliveries.add_metric([provider, outcome], value)
+    yield deliveries
+    yield from _docker_families(snapshot.docker)
 
-    docker = snapshot.docker
+
+def _docker_families(docker: dict[str, float]) -> Iterator[Metric]:
     if "total_bytes" in docker:
-        out.family(
+        yield GaugeMetricFamily(
             "autobuild_docker_data_used_bytes",
-            "gauge",
             "Used bytes on the file system of the Docker data directory, as a worker last saw it.",
+            value=docker.get("used_bytes", 0),
         )
-        out.sample("autobuild_docker_data_used_bytes", docker.get("used_bytes", 0))
-        out.family(
+        yield GaugeMetricFamily(
             "autobuild_docker_data_size_bytes",
-            "gauge",
             "Size of the file system of the Docker data directory.",
+            value=docker["total_bytes"],
         )
-        out.sample("autobuild_docker_data_size_bytes", docker["total_bytes"])
-    out.family(
-        "autobuild_docker_prunes_total",
-        "counter",
+    yield CounterMetricFamily(
+        "autobuild_docker_prunes",
         "Prunes of dangling images and build cache done by the workers.",
+        value=docker.get("prunes", 0),
     )
-    out.sample("autobuild_docker_prunes_total", docker.get("prunes", 0))
-    out.family(
-        "autobuild_docker_prune_reclaimed_bytes_total", "counter", "Bytes those prunes reclaimed."
+    yield CounterMetricFamily(
+        "autobuild_docker_prune_reclaimed_bytes",
+        "Bytes those prunes reclaimed.",
+        value=docker.get("reclaimed_bytes", 0),
     )
-    out.sample("autobuild_docker_prune_reclaimed_bytes_total", docker.get("reclaimed_bytes", 0))
-    return out.render()
+
+
+class RedisCollector(Collector):
+    """Reads the numbers in Redis, the build store and rq on each scrape."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def collect(self) -> Iterator[Metric]:
+        context = self.context
+        snapshot = read_snapshot(context.redis)
+        active = [record.status for record in context.store.active()]
+        workers = Worker.count(connection=context.redis, queue=context.queue)
+        yield from build_families(snapshot, active, context.queue.count, workers)
+
+
+def render_metrics(accept: str | None = None) -> tuple[bytes, str]:
+    """The exposition and its content type (the text format unless ``accept`` asks for
+    OpenMetrics)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisCollector(app_context()))
+    encode, content_type = choose_encoder(accept or "")
+    return encode(registry), content_type
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    return Response(render_metrics(), mimetype=None, content_type=CONTENT_TYPE)
+    body, content_type = render_metrics(request.headers.get("Accept"))
+    return Response(body, mimetype=None, content_type=content_type)
 
 
 # --- webhook deliveries --------------------------------------------------------------------------
@@ -170,13 +175,10 @@ def _delivery_id(provider: str) -> str | None:
     return None
 
 
-def note_delivery(build_ids: list[str] | None = None, *, counted: str | None = None) -> None:
-    """For :func:`count_webhook_delivery`: the builds the answer names (its log line needs no
-    re-reading of the body) and the outcome the delivery was already counted as, in the
-    transaction that queued its builds (a round trip less than counting it afterwards)."""
-    if build_ids is not None:
-        g.webhook_build_ids = build_ids
-    g.webhook_counted = counted
+def note_delivery(build_ids: list[str]) -> None:
+    """For :func:`count_webhook_delivery`'s log line: the builds the answer names (read from
+    the answer otherwise)."""
+    g.webhook_build_ids = build_ids
 
 
 @blueprint.after_app_request
@@ -196,20 +198,10 @@ def count_webhook_delivery(response: Response) -> Response:
             payload = response.get_json(silent=True) or {}
             builds = payload.get("builds") if isinstance(payload, dict) else None
             build_ids = [b["id"] for b in builds or [] if isinstance(b, dict) and "id" in b]
-    counted = g.get("webhook_counted")
-    if counted != outcome:
-        try:
-            if counted is None:
-                count_webhook(app_context().redis, provider, outcome)
-            else:  # counted with the builds, but the answer says otherwise (an error after)
-                pipe = app_context().redis.pipeline(transaction=True)
-                count_webhook(pipe, provider, counted, -1)
-                count_webhook(pipe, provider, outcome)
-                pipe.execute()
-        except redis.RedisError as exc:
-            logger.warning(
-                "webhook delivery not counted: Redis unreachable (%s)", type(exc).__name__
-            )
+    try:
+        count_webhook(app_context().redis, provider, outcome)
+    except redis.RedisError as exc:
+        logger.warning("webhook delivery not counted: Redis unreachable (%s)", type(exc).__name__)
     logger.info(
         "webhook delivery answered",
         extra={

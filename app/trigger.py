@@ -10,7 +10,7 @@ from app.errors import ApiError
 from core.build import Trigger
 from core.control import QueueFullError
 from core.dispatch import dispatch
-from core.masking import Masker
+from core.masking import masker_for
 from core.remote import RemoteError, list_remote_refs
 from core.trigger import TriggerError, parse_trigger_body, plans_for_trigger
 
@@ -29,8 +29,8 @@ def trigger(provider: str, name: str) -> Response:
         raise ApiError(400, "The trigger body is not valid JSON.")
     try:
         wanted = parse_trigger_body(body)
-        secrets = context.settings.secret_values(context.config.secret_env_names())
-        remote = list_remote_refs(repository.clone_url, Masker(secrets), context.settings.environ)
+        masker = masker_for(context.settings, context.config)
+        remote = list_remote_refs(repository.clone_url, masker, context.settings.environ)
         plans = plans_for_trigger(repository, wanted, remote)
         result = dispatch(
             context.store, context.queue, repository, plans,

@@ -4,7 +4,7 @@ Pages: the builds dashboard (``/``), a build (``/builds/<id>``), the repositorie
 repository (``/repositories/<provider>/<name>``), and the admin login. The pages read the same
 records the JSON API serves; the scripts in ``static/`` poll ``/api/v1/builds`` and follow
 ``/api/v1/builds/<id>/logs`` as Server-Sent Events. Buttons call the JSON API with the login
-cookie and the ``X-Requested-With`` header (see ``app.session``).
+cookie and the ``X-Requested-With`` header (see ``app.auth``).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.context import AppContext, app_context
-from app.session import (
+from app.auth import (
     admin_login_enabled,
     log_in,
     log_out,
     same_origin,
     session_is_admin,
 )
+from app.context import AppContext, app_context
+from app.filters import UnknownStatusError, parse_statuses
 from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.logs import LogLine, read_log
@@ -238,19 +239,6 @@ def split_repository(value: str) -> tuple[str | None, str | None]:
     return None, value
 
 
-def status_filter(raw: str) -> list[BuildStatus]:
-    """The known statuses named in ``raw`` (comma-separated), in order; unknown names dropped."""
-    statuses: list[BuildStatus] = []
-    for name in raw.split(","):
-        try:
-            status = BuildStatus(name.strip())
-        except ValueError:
-            continue
-        if status not in statuses:
-            statuses.append(status)
-    return statuses
-
-
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -267,10 +255,13 @@ def _repository_options(context: AppContext, current: str) -> list[str]:
 
 
 @blueprint.get("/")
-def dashboard() -> str:
+def dashboard() -> str | tuple[str, int]:
     context = app_context()
     repository_filter = request.args.get("repository", "").strip()
-    statuses = status_filter(request.args.get("status", ""))
+    try:
+        statuses = parse_statuses(request.args.get("status"))
+    except UnknownStatusError as unknown:
+        return render_template("message.html", title="Bad filter", message=str(unknown)), 400
     provider, name = split_repository(repository_filter)
     builds = context.store.recent(
         provider=provider, repository=name, statuses=statuses or None, limit=DASHBOARD_LIMIT

@@ -13,14 +13,13 @@ from app.hosts.base import (
     PingWithoutRepository,
     SignatureError,
 )
-from app.metrics import QUEUED, note_delivery
+from app.metrics import note_delivery
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
 from core.build import Trigger
 from core.control import QueueFullError
-from core.dispatch import WrittenWithErrors, dispatch
+from core.dispatch import dispatch
 from core.events import Delivery
-from core.metrics import count_webhook
 
 blueprint = Blueprint("webhooks", __name__)
 
@@ -98,16 +97,10 @@ def receive(provider: str) -> Response:
             trigger=Trigger.WEBHOOK,
             delivery_id=delivery.delivery_id,
             max_queued=context.settings.max_queued_builds,
-            with_writes=lambda pipe: count_webhook(pipe, provider, QUEUED),
         )
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full
-    except WrittenWithErrors:
-        note_delivery(counted=QUEUED)  # with the builds; the answer's outcome replaces it
-        raise
-    note_delivery(
-        [record.id for record in result.builds], counted=None if result.duplicate else QUEUED
-    )
+    note_delivery([record.id for record in result.builds])
     builds = [record.to_json() for record in result.builds]
     if result.duplicate:
         return _ignored(f"delivery {delivery.delivery_id} was already received", builds=builds)

@@ -46,6 +46,7 @@ class Params:
     ingest_seconds: float = 6.0
     ingest_levels: tuple[int, ...] = (1, 16, 64)
     ingest_branches: int = 100
+    ingest_rate: float = 200.0  # deliveries/s of the sustained (paced) row, on the most connections
     cold_megabytes: int = 1000  # the expensive layer's sha256 input (about 5 s of CPU)
     burst_pushes: int = 20
 

@@ -1,9 +1,11 @@
 """``ingest``: signed GitHub pushes through gunicorn (``autobuild web``) at 1, 16 and 64 concurrent
-kept-alive connections, beside the same server's trivial endpoint (``GET /healthz``).
+kept-alive connections, beside the same server's trivial endpoint (``GET /healthz``), then paced
+at 200 deliveries/s on 64 connections (the latency of a sustained load, not of a saturated one).
 
 Nothing builds: the web process verifies, matches, records and enqueues each push on a throwaway
 queue that no worker reads; the queue and the records are deleted afterwards. The ratio is the
-webhook throughput over the trivial throughput at the highest concurrency.
+webhook throughput over the trivial throughput at the highest concurrency; the target is a ratio
+of at least 0.25 and a p99 of at most 50 ms at 200 deliveries/s sustained.
 """
 
 from __future__ import annotations
@@ -49,14 +51,20 @@ class LoadResult:
 
 
 def load(
-    bench: Bench, port: int, kind: str, connections: int, client: str, server_pid: int
+    bench: Bench,
+    port: int,
+    kind: str,
+    connections: int,
+    client: str,
+    server_pid: int,
+    rate: float = 0.0,
 ) -> LoadResult:
     argv = [
         sys.executable, "-m", "bench.loadgen",
         "--port", str(port), "--kind", kind, "--connections", str(connections),
         "--seconds", str(bench.params.ingest_seconds), "--secret", bench.secret,
         "--repository", INGEST, "--branches", str(bench.params.ingest_branches),
-        "--client", client,
+        "--client", "asyncio" if rate else client, "--rate", str(rate),
     ]  # fmt: skip
     cpu_before = process_tree_cpu(server_pid)
     output = subprocess.run(
@@ -90,6 +98,11 @@ def run(bench: Bench, report: Report, client: str = "asyncio") -> None:
             trivial = load(bench, port, "trivial", connections, client, web.pid)
             webhook = load(bench, port, "webhook", connections, client, web.pid)
             results.append((webhook, trivial))
+        assert web.pid is not None
+        paced = load(
+            bench, port, "webhook", max(bench.params.ingest_levels), client, web.pid,
+            rate=bench.params.ingest_rate,
+        )  # fmt: skip
         queued = bench.redis.zcard("autobuild:builds:queued")
         total = bench.redis.zcard("autobuild:builds")
     finally:
@@ -128,6 +141,18 @@ def run(bench: Bench, report: Report, client: str = "asyncio") -> None:
                 result.errors,
                 fmt_ratio(ratio) if result.kind == "webhook" else "",
             )
+    table.add(
+        paced.connections,
+        f"POST /webhooks/github, paced {bench.params.ingest_rate:.0f}/s",
+        f"{paced.rps:.0f}",
+        fmt_ms(paced.p50),
+        fmt_ms(paced.p99),
+        fmt_ms(paced.server_cpu / paced.requests) if paced.requests else "-",
+        fmt_ms(paced.client_cpu / paced.requests) if paced.requests else "-",
+        " ".join(f"{k}:{v}" for k, v in sorted(paced.statuses.items())),
+        paced.errors,
+        "",
+    )
     table.note(
         f"{bench.params.ingest_seconds:.0f} s per cell after 0.5 s warm-up; client: {client}"
         f" (python -m bench.loadgen), every delivery distinct (delivery id, commit, branch pool of"
@@ -137,5 +162,7 @@ def run(bench: Bench, report: Report, client: str = "asyncio") -> None:
     report.table(table)
     webhook, trivial = results[-1]
     ratio = webhook.rps / trivial.rps if trivial.rps else float("nan")
-    met = ratio >= 0.5 and webhook.p99 <= 0.050 and webhook.ok == webhook.count
-    report.ratio("ingest", ratio, f">= 0.5, p99 <= 50 ms at {webhook.connections}", met)
+    sustained = paced.p99 <= 0.050 and paced.ok == paced.count
+    met = ratio >= 0.25 and webhook.ok == webhook.count and sustained
+    rate = f"{bench.params.ingest_rate:.0f}/s"
+    report.ratio("ingest", ratio, f">= 0.25, p99 <= 50 ms at {rate} (p99 {fmt_ms(paced.p99)})", met)

@@ -1,6 +1,9 @@
 """A small HTTP/1.1 load generator: N kept-alive connections, each sending its next request as
-soon as the previous answer is read, for a fixed time. Run in a process of its own
-(``python -m bench.loadgen ...``), it prints one JSON object: counts per status, latencies.
+soon as the previous answer is read, for a fixed time; or, with ``--rate R``, paced: R requests
+a second in all, spread over the connections, each latency measured from when its request was
+due (a server that falls behind shows it in the latencies, not in a lower rate only). Run in a
+process of its own (``python -m bench.loadgen ...``), it prints one JSON object: counts per
+status, latencies.
 
 Two clients: ``asyncio`` (the default: one event loop, raw requests; about 40 µs of client CPU per
 request) and ``threads`` (one thread with ``http.client`` per connection; several times the CPU,
@@ -97,40 +100,51 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _connection(
-    port: int, maker: RequestMaker, start: float, stop: float, rec: Recorder
-) -> None:
+    port: int, maker: RequestMaker, window: tuple[float, float], rec: Recorder,
+    pace: tuple[float, float] | None = None,
+) -> None:  # fmt: skip
+    """Send the next request as soon as the previous answer is read; or, with ``pace`` (when the
+    first is due, the period), at its due times: a late request goes at once, its latency
+    counted from when it was due. Only requests due inside ``window`` (start, stop) count."""
+    start, stop = window
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     clock = time.perf_counter
+    due = pace[0] if pace else clock()
     try:
-        while True:
-            sent = clock()
-            if sent >= stop:
-                return
+        while due < stop:
+            wait = due - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
             writer.write(maker.next())
             try:
                 status, close = await _read_response(reader)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 rec.errors += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                continue
-            if sent >= start:
-                rec.latencies.append(clock() - sent)
-                rec.statuses[status] += 1
+                close = True
+            else:
+                if due >= start:
+                    rec.latencies.append(clock() - due)
+                    rec.statuses[status] += 1
             if close:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            due = due + pace[1] if pace else clock()
     finally:
         writer.close()
 
 
 async def _run_async(
-    port: int, maker: RequestMaker, connections: int, warmup: float, seconds: float
-) -> tuple[Recorder, float]:
+    port: int, maker: RequestMaker, connections: int, warmup: float, seconds: float,
+    rate: float = 0.0,
+) -> tuple[Recorder, float]:  # fmt: skip
     rec = Recorder()
     start = time.perf_counter() + warmup
     stop = start + seconds
-    await asyncio.gather(*(_connection(port, maker, start, stop, rec) for _ in range(connections)))
+    paces: list[tuple[float, float] | None] = [None] * connections
+    if rate > 0:
+        begin, period = time.perf_counter() + 0.05, connections / rate
+        paces = [(begin + i / rate, period) for i in range(connections)]
+    await asyncio.gather(*(_connection(port, maker, (start, stop), rec, p) for p in paces))
     return rec, seconds
 
 
@@ -200,12 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repository", default="autobuild-bench/ingest")
     parser.add_argument("--branches", type=int, default=100)
     parser.add_argument("--client", choices=("asyncio", "threads"), default="asyncio")
+    parser.add_argument("--rate", type=float, default=0.0, help="paced: requests/s (asyncio)")
     args = parser.parse_args(argv)
     maker = RequestMaker(args.kind, args.port, args.secret, args.repository, args.branches)
     cpu0 = time.process_time()
     if args.client == "asyncio":
         rec, seconds = asyncio.run(
-            _run_async(args.port, maker, args.connections, args.warmup, args.seconds)
+            _run_async(args.port, maker, args.connections, args.warmup, args.seconds, args.rate)
         )
     else:
         sys.setswitchinterval(0.0005)

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import registry_address
 from core.events import RefType
+from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
 
 PROVIDERS = ("github", "bitbucket", "gitlab", "gitea", "git")
 
@@ -120,8 +122,7 @@ class Repository:
     @property
     def image_path(self) -> str:
         """The repository part of the image, without the registry host."""
-        host = self.registry_host
-        return self.image[len(host) + 1 :] if self.image.startswith(host + "/") else self.image
+        return registry_address.image_path(self.image)
 
     def image_for(self, rule: BuildRule) -> str:
         """The image a rule pushes to: its own ``image`` or else the repository's."""
@@ -131,14 +132,6 @@ class Repository:
     def images(self) -> tuple[str, ...]:
         """Every image this repository pushes to, repository image first."""
         return tuple(dict.fromkeys([self.image, *(self.image_for(r) for r in self.build_rules)]))
-
-
-def registry_host_of(image: str) -> str:
-    """The registry host of an image reference, Docker's way (no dot/colon → Docker Hub)."""
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from rq import Queue
 
 from buildrules.model import Repository
-from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, new_build_id
+from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus
 from core.queue import enqueue_for
+from core.records import record_from_plan
 from core.store import BuildStore, StaleTransitionError
 
 
@@ -20,15 +21,6 @@ class QueueFullError(RuntimeError):
         super().__init__(f"{queued} builds are already queued (the cap is {cap}); try again later.")
         self.queued = queued
         self.cap = cap
-
-
-def check_queue_cap(store: BuildStore, cap: int, adding: int, queued: int | None = None) -> None:
-    """QueueFullError when ``adding`` more builds would be over ``cap`` (0: no cap); ``queued``:
-    the builds waiting, when the caller has read them already."""
-    if queued is None:
-        queued = store.count_queued()
-    if cap and queued + adding > cap:
-        raise QueueFullError(queued, cap)
 
 
 def _same_ref_and_rules(older: BuildRecord, newer: BuildRecord) -> bool:
@@ -88,22 +80,6 @@ def supersede(
         return None
 
 
-def supersede_older(
-    store: BuildStore, repository: Repository, newer: Sequence[BuildRecord]
-) -> list[BuildRecord]:
-    """Older queued builds of the same ref and rules become ``superseded``; with the
-    repository's ``cancel_running``, running ones too (their worker notices and stops)."""
-    superseded: list[BuildRecord] = []
-    refs = {(n.provider, n.repository, n.source_type.value, n.source_name) for n in newer}
-    for older in store.active_on_refs(refs):
-        replacement = superseding(repository, older, newer)
-        if replacement is not None:
-            done = supersede(store, repository, older, replacement)
-            if done is not None:
-                superseded.append(done)
-    return superseded
-
-
 def cancel_build(store: BuildStore, build_id: str, who: str = "an administrator") -> BuildRecord:
     """End a queued or running build as ``canceled``. A running build's worker sees the status
     change within seconds, stops the Docker build and pushes nothing more."""
@@ -115,23 +91,7 @@ def retry_build(
 ) -> BuildRecord:
     """Queue a new build of the same plan, linked to the one it retries."""
     original = store.require(build_id)
-    record = BuildRecord(
-        id=new_build_id(),
-        provider=original.provider,
-        repository=original.repository,
-        source_type=original.source_type,
-        source_name=original.source_name,
-        commit=original.commit,
-        image=original.image,
-        docker_tags=original.docker_tags,
-        dockerfile=original.dockerfile,
-        context=original.context,
-        build_args=original.build_args,
-        build_caching=original.build_caching,
-        rule_indexes=original.rule_indexes,
-        trigger=original.trigger,
-        retry_of=original.id,
-    )
+    record = record_from_plan(original, original.trigger, retry_of=original.id)
     store.create([record])
     enqueue_for(queue, record, repository)
     return record

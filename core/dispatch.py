@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from rq import Queue
 
 from buildrules.model import BuildPlan, Repository
-from core.build import BuildRecord, BuildStatus, Trigger, new_build_id
+from core.build import BuildRecord, BuildStatus, Trigger
 from core.control import (
-    check_queue_cap,
+    QueueFullError,
     supersede,
     supersede_allowed,
     superseded_error,
     superseding,
 )
 from core.queue import enqueue_for
+from core.records import record_from_plan
 from core.store import (
+    ADMITTING,
     BuildStore,
+    DispatchView,
     active_ref_key,
     add_records,
     add_transition_if_unchanged,
@@ -43,28 +45,6 @@ class DispatchResult:
     superseded: tuple[BuildRecord, ...] = ()
 
 
-def record_from_plan(
-    plan: BuildPlan, trigger: Trigger, delivery_id: str | None, build_id: str | None = None
-) -> BuildRecord:
-    return BuildRecord(
-        id=build_id or new_build_id(),
-        provider=plan.provider,
-        repository=plan.repository,
-        source_type=plan.source_type,
-        source_name=plan.source_name,
-        commit=plan.commit,
-        image=plan.image,
-        docker_tags=plan.docker_tags,
-        dockerfile=plan.dockerfile,
-        context=plan.context,
-        build_args=plan.build_args,
-        build_caching=plan.build_caching,
-        rule_indexes=plan.rule_indexes,
-        trigger=trigger,
-        delivery_id=delivery_id,
-    )
-
-
 def _wait_for_records(store: BuildStore, build_ids: Sequence[str]) -> tuple[BuildRecord, ...]:
     """The builds an earlier copy of a delivery claimed; it may still be saving them."""
     deadline = time.monotonic() + DUPLICATE_WAIT_SECONDS
@@ -84,78 +64,102 @@ def dispatch(
     trigger: Trigger,
     delivery_id: str | None,
     max_queued: int = 0,
-    with_writes: Callable[[Any], None] | None = None,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
-    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError.
-    ``with_writes(pipeline)`` adds writes of the caller's to the transaction that queues.
+    are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError: the
+    cap is checked and the places reserved in one step, so deliveries at the same instant
+    never overshoot it.
 
     Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
-    builds), one transaction writes everything (records, indexes, superseded builds, rq jobs,
-    the caller's writes). A superseded build is a compare-and-set on the record as read; one
+    builds), one transaction writes everything (records, indexes, superseded builds, rq jobs).
+    A superseded build is a compare-and-set on the record as read; one
     that changed meanwhile is superseded again the WATCH way (:func:`supersede`), and a build
     of the same ref recorded meanwhile by another process is looked at after the write, as
     when each step was a round trip of its own."""
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
-    view = store.read_for_dispatch(repository.provider, delivery_id, [r.id for r in records], refs)
+    ids = [r.id for r in records]
+    view = store.read_for_dispatch(repository.provider, delivery_id, ids, refs, max_queued)
     if view.earlier is not None:
         return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
-        check_queue_cap(store, max_queued, len(records), queued=view.queued)
-        changes: list[tuple[bytes, BuildRecord, BuildRecord, BuildRecord]] = []
-        for raw, older in view.active:
-            replacement = superseding(repository, older, records)
-            if replacement is not None:
-                updated = changed(
-                    older,
-                    BuildStatus.SUPERSEDED,
-                    expect=supersede_allowed(repository),
-                    error=superseded_error(replacement),
-                )
-                changes.append((raw, older, updated, replacement))
+        if not view.admitted:
+            raise QueueFullError(view.queued, max_queued)
+        changes = _supersede_changes(repository, view, records)
         pipe = store.redis.pipeline(transaction=True)
         pipe.multi()
         add_records(pipe, records)
-        swaps = [add_transition_if_unchanged(pipe, raw, old, new) for raw, old, new, _ in changes]
+        if view.reservation:
+            pipe.zrem(ADMITTING, view.reservation)
+        swaps = [add_transition_if_unchanged(pipe, c.raw, c.older, c.updated) for c in changes]
         for record in records:
             enqueue_for(queue, record, repository, pipeline=pipe)
-        if with_writes is not None:
-            with_writes(pipe)
         indexed_at = len(pipe)
         for ref in refs:
             pipe.zrange(active_ref_key(*ref), 0, -1)
         replies = pipe.execute()
     except redis.exceptions.ExecAbortError:  # refused before it ran: nothing was written
-        _release(store, repository, delivery_id)
+        store.release_dispatch(repository.provider, delivery_id, view.reservation)
         raise
     except redis.exceptions.ResponseError as refused:  # the transaction ran: builds recorded
         raise WrittenWithErrors(str(refused)) from refused
     except Exception:
-        _release(store, repository, delivery_id)
+        store.release_dispatch(repository.provider, delivery_id, view.reservation)
         raise
     superseded: list[BuildRecord] = []
-    for at, (_raw, older, updated, replacement) in zip(swaps, changes, strict=True):
+    for at, change in zip(swaps, changes, strict=True):
         if replies[at]:
-            superseded.append(updated)
+            superseded.append(change.updated)
         else:  # the record changed since it was read: read it again
-            again = supersede(store, repository, older, replacement)
-            if again is not None:
-                superseded.append(again)
+            superseded.extend(_supersede_again(store, repository, [change.older], records))
     seen = {r.id for r in records} | {older.id for _raw, older in view.active}
-    recorded_meanwhile: list[str] = []
+    meanwhile: list[str] = []
     for members in replies[indexed_at:]:
-        recorded_meanwhile.extend(m.decode() for m in members if m.decode() not in seen)
-    for older in store.get_many(list(dict.fromkeys(recorded_meanwhile))):
+        meanwhile.extend(m.decode() for m in members if m.decode() not in seen)
+    recorded_meanwhile = store.get_many(list(dict.fromkeys(meanwhile)))
+    superseded.extend(_supersede_again(store, repository, recorded_meanwhile, records))
+    return DispatchResult(tuple(records), superseded=tuple(superseded))
+
+
+@dataclass(frozen=True)
+class _Change:
+    raw: bytes  # the older build as read
+    older: BuildRecord
+    updated: BuildRecord  # the older build, superseded
+    replacement: BuildRecord
+
+
+def _supersede_changes(
+    repository: Repository, view: DispatchView, records: Sequence[BuildRecord]
+) -> list[_Change]:
+    """The active builds read that the new ``records`` supersede, and what each becomes."""
+    changes: list[_Change] = []
+    for raw, older in view.active:
+        replacement = superseding(repository, older, records)
+        if replacement is not None:
+            updated = changed(
+                older,
+                BuildStatus.SUPERSEDED,
+                expect=supersede_allowed(repository),
+                error=superseded_error(replacement),
+            )
+            changes.append(_Change(raw, older, updated, replacement))
+    return changes
+
+
+def _supersede_again(
+    store: BuildStore,
+    repository: Repository,
+    olders: Sequence[BuildRecord],
+    records: Sequence[BuildRecord],
+) -> list[BuildRecord]:
+    """Supersede, one WATCH at a time, the older builds that ``records`` replace."""
+    superseded: list[BuildRecord] = []
+    for older in olders:
         replacement = superseding(repository, older, records)
         if replacement is not None:
             again = supersede(store, repository, older, replacement)
             if again is not None:
                 superseded.append(again)
-    return DispatchResult(tuple(records), superseded=tuple(superseded))
-
-
-def _release(store: BuildStore, repository: Repository, delivery_id: str | None) -> None:
-    if delivery_id:
-        store.release_delivery(repository.provider, delivery_id)
+    return superseded

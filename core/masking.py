@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import quote, quote_plus
+
+from core.settings import Settings
 
 MASK = "******"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words; the loader warns about them
@@ -41,3 +44,14 @@ class Masker:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
         return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+class NamesSecrets(Protocol):
+    """What names the secrets to mask: :class:`buildrules.model.Config` (by its ``*_env`` keys)."""
+
+    def secret_env_names(self) -> tuple[str, ...]: ...
+
+
+def masker_for(settings: Settings, config: NamesSecrets) -> Masker:
+    """The masker of a process: every secret the configuration names, and the admin token."""
+    return Masker(settings.secret_values(config.secret_env_names()))

@@ -14,8 +14,8 @@ import redis
 import requests
 from rq import Queue, Worker
 
-from buildrules.model import Config, registry_host_of
-from core.registry_address import registry_base_url
+from buildrules.model import Config
+from core.registry_address import registry_base_url, registry_host_of
 
 REGISTRY_TIMEOUT_SECONDS = 2.0
 

@@ -1,5 +1,6 @@
-"""Where a registry answers: Docker Hub's API host, and plain HTTP for loopback registries (Docker
-treats those as insecure), HTTPS for every other."""
+"""Image references and where their registry answers: the registry host of a reference and the
+path after it (Docker's rules, written here once), Docker Hub's API host, and plain HTTP for
+loopback registries (Docker treats those as insecure), HTTPS for every other."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ import ipaddress
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
+
+
+def registry_host_of(image: str) -> str:
+    """The registry host of an image reference, Docker's way (no dot/colon → Docker Hub)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return DOCKER_HUB
+
+
+def image_path(image: str) -> str:
+    """The repository part of an image reference, without the registry host
+    (``127.0.0.1:5000/octo/app`` → ``octo/app``)."""
+    host = registry_host_of(image)
+    return image[len(host) + 1 :] if image.startswith(host + "/") else image
 
 
 def is_loopback(host: str) -> bool:

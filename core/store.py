@@ -9,6 +9,8 @@ a worker race.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,9 @@ PREFIX = "autobuild:"
 ALL_BUILDS = PREFIX + "builds"
 ACTIVE_BUILDS = PREFIX + "builds:active"  # every build not yet in a terminal status
 QUEUED_BUILDS = PREFIX + "builds:queued"  # the builds waiting for a worker
+# builds being queued right now, counted against the queue cap: "<token>|<count>" by expiry
+ADMITTING = PREFIX + "builds:admitting"
+ADMIT_SECONDS = 30  # a web process that dies while dispatching holds its places this long
 REF_INDEX_MARKER = PREFIX + "builds:active:ref-index"  # set once active builds are indexed by ref
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
 
@@ -166,6 +171,30 @@ end
 return found
 """
 
+# The queue cap, checked and reserved in one step: builds waiting plus builds being queued by
+# other dispatches (their reservations, dropped when they have written or after ADMIT_SECONDS),
+# plus these, must stay within the cap. A dispatch whose delivery an earlier copy claimed
+# (KEYS[3] holds another value than ours) reserves nothing.
+# KEYS: queued builds, reservations[, the delivery's claim]
+# ARGV: cap (0: none), how many, reservation token, now, expiry[, our claim's value]
+# Returns {builds waiting or being queued, 1 if reserved (or no cap) else 0}.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local total = redis.call('ZCARD', KEYS[1])
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    total = total + tonumber(string.match(member, '|(%d+)$'))
+end
+local cap, adding = tonumber(ARGV[1]), tonumber(ARGV[2])
+if cap == 0 or (KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[6]) then
+    return {total, 1}
+end
+if total + adding > cap then
+    return {total, 0}
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[2])
+return {total, 1}
+"""
+
 # A status change as a compare-and-set on the whole record, for a transaction that cannot WATCH:
 # the new record and the index and metric updates that go with it are written only when the
 # record is still exactly the one the change was computed from (else nothing, and 0).
@@ -240,8 +269,10 @@ class DispatchView:
     """What a delivery's dispatch reads before it writes (one round trip)."""
 
     earlier: list[str] | None  # None: the delivery is claimed by this call; else its builds
-    queued: int  # builds waiting for a worker
+    queued: int  # builds waiting for a worker or being queued by other dispatches
     active: list[tuple[bytes, BuildRecord]]  # builds not ended of the refs, as stored, oldest first
+    admitted: bool = True  # within the queue cap (places reserved: see ``reservation``)
+    reservation: str | None = None  # the ADMITTING member to remove with the builds' writes
 
 
 class BuildStore:
@@ -362,37 +393,40 @@ class BuildStore:
         ids = [i.decode() for i in members]
         return self.get_many(ids)
 
-    def active_on_refs(self, refs: Iterable[tuple[str, str, str, str]]) -> list[BuildRecord]:
-        """The builds not yet ended of each ``(provider, repository, source_type, source_name)``,
-        oldest first: two round trips, whatever the number of active builds elsewhere."""
-        self._ensure_ref_index()
-        keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.zrange(key, 0, -1)
-        ids: list[str] = []
-        for members in pipe.execute():
-            ids.extend(member.decode() for member in members)
-        return self.get_many(list(dict.fromkeys(ids)))
-
     def read_for_dispatch(
         self,
         provider: str,
         delivery_id: str | None,
         build_ids: Sequence[str],
         refs: Iterable[tuple[str, str, str, str]],
+        cap: int = 0,
     ) -> DispatchView:
         """In one round trip: claim the delivery for ``build_ids`` (no id, no claim; an earlier
-        copy's claim answers the build ids it queued), count the queued builds and read the
-        active builds of ``refs`` as stored."""
+        copy's claim answers the build ids it queued), check the queue ``cap`` (0: none) and
+        reserve places for the builds within it, and read the active builds of ``refs`` as
+        stored. The caller removes the reservation (:data:`ADMITTING`) in the transaction that
+        records the builds, or with :meth:`release_dispatch`."""
         self._ensure_ref_index()
         keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
+        claim = ",".join(build_ids) or "-"
+        token = uuid.uuid4().hex
         pipe = self.redis.pipeline(transaction=False)
+        admit_keys = [QUEUED_BUILDS, ADMITTING]
         if delivery_id:
             key = delivery_key(provider, delivery_id)
-            pipe.set(key, ",".join(build_ids) or "-", nx=True, ex=DELIVERY_TTL_SECONDS)
+            pipe.set(key, claim, nx=True, ex=DELIVERY_TTL_SECONDS)
             pipe.get(key)
-        pipe.zcard(QUEUED_BUILDS)
+            admit_keys.append(key)
+        now = time.time()
+        admit_args: list[str | int | float] = [
+            cap,
+            len(build_ids),
+            token,
+            now,
+            now + ADMIT_SECONDS,
+            claim,
+        ]
+        pipe.eval(_ADMIT, len(admit_keys), *admit_keys, *admit_args)
         pipe.eval(_READ_REF_BUILDS, len(keys), *keys, build_key(""))
         replies = pipe.execute()
         earlier: list[str] | None = None
@@ -407,7 +441,9 @@ class BuildStore:
             build_id, raw = found[i].decode(), found[i + 1]
             if raw is not None and build_id not in active:
                 active[build_id] = (raw, BuildRecord.loads(raw))
-        return DispatchView(earlier, int(replies[-2]), list(active.values()))
+        queued, admitted = (int(value) for value in replies[-2])
+        reserved = f"{token}|{len(build_ids)}" if cap and admitted and earlier is None else None
+        return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved)
 
     def _ensure_ref_index(self) -> None:
         """Index the active builds recorded before the per-ref index existed (once; a marker key
@@ -427,10 +463,15 @@ class BuildStore:
         members: Any = self.redis.zrange(QUEUED_BUILDS, 0, -1)
         return self.get_many([i.decode() for i in members])
 
-    def count_queued(self) -> int:
-        return int(self.redis.zcard(QUEUED_BUILDS))
-
     # -- deliveries ------------------------------------------------------------------------
-    def release_delivery(self, provider: str, delivery_id: str) -> None:
-        """Forget a claim whose builds could not be recorded, so a redelivery can try again."""
-        self.redis.delete(delivery_key(provider, delivery_id))
+    def release_dispatch(
+        self, provider: str, delivery_id: str | None, reservation: str | None
+    ) -> None:
+        """Forget what a dispatch that recorded nothing claimed: the delivery, its places."""
+        pipe = self.redis.pipeline(transaction=False)
+        if delivery_id:
+            pipe.delete(delivery_key(provider, delivery_id))
+        if reservation:
+            pipe.zrem(ADMITTING, reservation)
+        if len(pipe):
+            pipe.execute()

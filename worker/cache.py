@@ -33,7 +33,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
-from buildrules.model import registry_host_of
+from core.registry_address import image_path, registry_host_of
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import RegistryError, api_error_text
 from worker.registry import Credentials, RegistryClient
@@ -235,8 +235,7 @@ def warm_layers(
     sources: list[CacheSource] = []
     references = cache_references(image, tags, own_images) if build_caching else ()
     if references:
-        host = registry_host_of(image)
-        path = image[len(host) + 1 :] if image.startswith(host + "/") else image
+        host, path = registry_host_of(image), image_path(image)
         previous_timeout = getattr(api, "timeout", None)
         try:
             # the watcher cuts the stream on a cancel; this bounds a daemon gone silent

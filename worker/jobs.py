@@ -28,14 +28,15 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 
-from buildrules.model import Config, Repository, registry_host_of
+from buildrules.model import Config, Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.gitcmd import strip_credentials, url_host
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
-from core.masking import Masker
+from core.masking import Masker, masker_for
 from core.queue import build_queue
 from core.recovery import requeue_or_end
+from core.registry_address import image_path, registry_host_of
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
 from worker.cache import warm_layers
@@ -109,13 +110,6 @@ class WorkerContext:
         return build_queue(self.redis, self.settings.queue_name)
 
 
-def masker_for(settings: Settings, config: Config) -> Masker:
-    """A masker for every secret value the configuration names (and the admin token)."""
-    values = [settings.secret(name) for name in config.secret_env_names()]
-    values.append(settings.admin_token)
-    return Masker(value for value in values if value)
-
-
 def registry_credentials(settings: Settings, config: Config) -> dict[str, dict[str, str]]:
     """The credentials of every configured registry whose variables are set (sent with builds,
     for ``FROM`` images on those registries)."""
@@ -128,11 +122,6 @@ def registry_credentials(settings: Settings, config: Config) -> dict[str, dict[s
         if credentials is not None:
             found[entry.host] = credentials.auth_config()
     return found
-
-
-def image_path(image: str) -> str:
-    host = registry_host_of(image)
-    return image[len(host) + 1 :] if image.startswith(host + "/") else image
 
 
 class BuildRun:

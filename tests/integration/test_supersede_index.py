@@ -1,6 +1,6 @@
-"""Supersede reads the active builds of the pushed ref only (a per-ref index in Redis), so a
-webhook costs the same with ten thousand builds waiting on other branches; active builds
-recorded before the index existed are indexed once, when first needed."""
+"""A dispatch's supersede reads the active builds of the pushed ref only (a per-ref index in
+Redis), so a webhook costs the same with ten thousand builds waiting on other branches; active
+builds recorded before the index existed are indexed once, when first needed."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from buildrules.model import BuildRule, Repository
-from core.build import BuildRecord, BuildStatus, new_build_id
-from core.control import supersede_older
+from buildrules.model import BuildPlan, BuildRule, Repository
+from core.build import BuildRecord, BuildStatus, Trigger, new_build_id
+from core.dispatch import dispatch
 from core.events import RefType
-from core.store import REF_INDEX_MARKER, BuildStore, active_ref_key
+from core.queue import build_queue
+from core.store import REF_INDEX_MARKER, BuildStore, DispatchView, active_ref_key
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +42,32 @@ def record(branch: str, tag: str | None = None) -> BuildRecord:
     )
 
 
+def push(store: BuildStore, branch: str) -> tuple[BuildRecord, list[BuildRecord]]:
+    """Dispatch a push to ``branch``: the build it queued and the builds it superseded."""
+    plan = BuildPlan(
+        provider="github",
+        repository="octo/app",
+        image="127.0.0.1:5000/octo/app",
+        source_type=RefType.BRANCH,
+        source_name=branch,
+        commit="b" * 40,
+        docker_tags=(branch,),
+        dockerfile="Dockerfile",
+        context="/",
+        rule_indexes=(0,),
+    )
+    queue = build_queue(store.redis, "test-supersede-index")
+    result = dispatch(store, queue, REPOSITORY, [plan], trigger=Trigger.WEBHOOK, delivery_id=None)
+    return result.builds[0], list(result.superseded)
+
+
 def test_only_the_same_refs_older_queued_build_is_superseded(clean_redis):
     store = BuildStore(clean_redis)
     others = [record(f"feature-{n}") for n in range(50)]
     older = record("main")
     store.create([*others, older])
-    newer = record("main")
-    store.create([newer])
 
-    superseded = supersede_older(store, REPOSITORY, [newer])
+    newer, superseded = push(store, "main")
 
     assert [r.id for r in superseded] == [older.id]
     assert store.require(older.id).status is BuildStatus.SUPERSEDED
@@ -61,32 +79,31 @@ def test_only_the_same_refs_older_queued_build_is_superseded(clean_redis):
 
 
 class CountingStore(BuildStore):
-    """Remembers how many records each read asked for."""
+    """Remembers which active builds each dispatch read."""
 
     def __init__(self, connection) -> None:
         super().__init__(connection)
         self.reads: list[int] = []
 
-    def get_many(self, build_ids):
-        self.reads.append(len(build_ids))
-        return super().get_many(build_ids)
+    def read_for_dispatch(self, *args, **kwargs) -> DispatchView:
+        view = super().read_for_dispatch(*args, **kwargs)
+        self.reads.append(len(view.active))
+        return view
 
 
 def test_supersede_reads_the_same_whatever_waits_on_other_branches(clean_redis):
     store = CountingStore(clean_redis)
-    supersede_older(store, REPOSITORY, [])  # a web process's first push: indexes (nothing yet)
+    push(store, "first")  # a web process's first push: indexes (nothing yet)
     store.create([record(f"feature-{n}") for n in range(5000)])
     store.create([record("main")])
-    newer = record("main")
-    store.create([newer])
     store.reads.clear()
 
     started = time.perf_counter()
-    superseded = supersede_older(store, REPOSITORY, [newer])
+    _newer, superseded = push(store, "main")
     elapsed = time.perf_counter() - started
 
     assert len(superseded) == 1
-    assert store.reads == [2]  # the ref's two builds, not the 5000 others
+    assert store.reads == [1]  # the ref's one build, not the 5000 others
     assert elapsed < 0.5
 
 
@@ -96,11 +113,9 @@ def test_active_builds_recorded_before_the_index_are_indexed_when_first_needed(c
     store.create([older])
     # as an older version left it: no per-ref index, no marker
     clean_redis.delete(active_ref_key("github", "octo/app", "branch", "main"), REF_INDEX_MARKER)
-    newer = record("main")
     fresh = BuildStore(clean_redis)  # a process that has not checked the marker yet
-    fresh.create([newer])
 
-    superseded = supersede_older(fresh, REPOSITORY, [newer])
+    _newer, superseded = push(fresh, "main")
 
     assert [r.id for r in superseded] == [older.id]
     assert clean_redis.exists(REF_INDEX_MARKER)

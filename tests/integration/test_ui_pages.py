@@ -51,6 +51,16 @@ def test_dashboard_lists_builds_with_status_ref_tags_commit_and_trigger(client, 
     assert f"/repositories/github/{REPO}" in html
 
 
+def test_dashboard_and_api_refuse_an_unknown_status_the_same_way(client, store):
+    add_record(store)
+    page = client.get("/?status=success,bogus")
+    api = client.get("/api/v1/builds?status=success,bogus")
+    assert (page.status_code, api.status_code) == (400, 400)
+    message = api.get_json()["error"]
+    assert message.startswith("Unknown status 'bogus'; use one of queued,")
+    assert message.replace("'", "&#39;") in page.get_data(as_text=True)
+
+
 def test_dashboard_filters_by_repository_and_status(client, store):
     mine = add_record(store)
     other = add_record(store, provider="gitlab", repository="group/other")

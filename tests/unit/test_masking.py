@@ -37,3 +37,21 @@ def test_text_without_secrets_is_unchanged():
 
 def test_very_short_secrets_are_not_masked_everywhere():
     assert Masker(["ab"]).mask("abc cab") == "abc cab"
+
+
+class NamedSecrets:
+    def secret_env_names(self) -> tuple[str, ...]:
+        return ("REGISTRY_PASSWORD", "UNSET_SECRET")
+
+
+def test_a_process_masker_hides_every_named_secret_that_is_set_and_the_admin_token():
+    from pathlib import Path
+
+    from core.masking import masker_for
+    from core.settings import Settings
+
+    environ = {"REGISTRY_PASSWORD": "hunter2-registry", "AUTOBUILD_ADMIN_TOKEN": "admin-token-1"}
+    settings = Settings.from_env({**environ, "AUTOBUILD_CONFIG": str(Path("x.yml"))})
+    masker = masker_for(settings, NamedSecrets())
+    text = masker.mask("pw hunter2-registry token admin-token-1 other UNSET_SECRET")
+    assert text == f"pw {MASK} token {MASK} other UNSET_SECRET"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.metrics import Exposition
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.metrics import build_families
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.events import RefType
 from core.metrics import (
@@ -13,6 +16,7 @@ from core.metrics import (
     QUEUE_BUCKETS,
     QUEUE_DURATION,
     Histogram,
+    Snapshot,
     bucket_index,
     record_transition,
     webhook_outcome,
@@ -97,19 +101,65 @@ def test_webhook_outcomes_follow_the_status_code():
     assert webhook_outcome(500) == "error"
 
 
+def exposition(snapshot: Snapshot, active=(), depth: int = 0, workers: int = 0) -> str:
+    class Fixed:
+        def collect(self):
+            return build_families(snapshot, list(active), depth, workers)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Fixed())  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
+
+
+def snapshot(**fields) -> Snapshot:
+    empty = Histogram(QUEUE_BUCKETS, (0,) * (len(QUEUE_BUCKETS) + 1), 0.0, 0)
+    base = {
+        "builds_finished": {},
+        "build_durations": {},
+        "queue_duration": empty,
+        "webhooks": {},
+        "docker": {},
+    }
+    return Snapshot(**{**base, **fields})
+
+
 def test_the_exposition_is_prometheus_text_with_cumulative_buckets():
-    out = Exposition()
-    out.family("x_seconds", "histogram", "Help text.")
-    out.histogram("x_seconds", Histogram((1.0, 5.0), (2, 3, 1), 12.5, 6), {"status": 'a"b'})
-    out.family("y_total", "counter", "Counts.")
-    out.sample("y_total", 7, {"provider": "git\nhub"})
-    text = out.render()
+    durations = {"success": Histogram((1.0, 5.0), (2, 3, 1), 12.5, 6)}
+    text = exposition(
+        snapshot(build_durations=durations, webhooks={("git\nhub", "queued"): 7}),
+        active=[BuildStatus.QUEUED, BuildStatus.QUEUED],
+        depth=3,
+    )
     assert text.endswith("\n")
     lines = text.splitlines()
-    assert lines[:2] == ["# HELP x_seconds Help text.", "# TYPE x_seconds histogram"]
-    assert 'x_seconds_bucket{status="a\\"b",le="1"} 2' in lines
-    assert 'x_seconds_bucket{status="a\\"b",le="5"} 5' in lines
-    assert 'x_seconds_bucket{status="a\\"b",le="+Inf"} 6' in lines
-    assert 'x_seconds_sum{status="a\\"b"} 12.5' in lines
-    assert 'x_seconds_count{status="a\\"b"} 6' in lines
-    assert 'y_total{provider="git\\nhub"} 7' in lines
+    assert "# TYPE autobuild_build_duration_seconds histogram" in lines
+    name = "autobuild_build_duration_seconds"
+    assert f'{name}_bucket{{le="1.0",status="success"}} 2.0' in lines
+    assert f'{name}_bucket{{le="5.0",status="success"}} 5.0' in lines
+    assert f'{name}_bucket{{le="+Inf",status="success"}} 6.0' in lines
+    assert f'{name}_sum{{status="success"}} 12.5' in lines
+    assert f'{name}_count{{status="success"}} 6.0' in lines
+    assert "# TYPE autobuild_webhook_deliveries_total counter" in lines
+    assert 'autobuild_webhook_deliveries_total{outcome="queued",provider="git\\nhub"} 7.0' in lines
+    assert 'autobuild_builds{status="queued"} 2.0' in lines
+    assert "autobuild_queue_depth 3.0" in lines
+
+
+def test_every_family_parses_back_with_the_names_it_had():
+    text = exposition(snapshot(docker={"total_bytes": 10.0, "used_bytes": 4.0, "prunes": 1.0}))
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert names == {
+        "autobuild_builds",
+        "autobuild_builds_finished",
+        "autobuild_build_duration_seconds",
+        "autobuild_queue_duration_seconds",
+        "autobuild_queue_depth",
+        "autobuild_workers",
+        "autobuild_webhook_deliveries",
+        "autobuild_docker_data_used_bytes",
+        "autobuild_docker_data_size_bytes",
+        "autobuild_docker_prunes",
+        "autobuild_docker_prune_reclaimed_bytes",
+    }
+    assert "autobuild_docker_prunes_total 1.0" in text.splitlines()
+    assert "autobuild_docker_data_used_bytes 4.0" in text.splitlines()
