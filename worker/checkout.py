@@ -39,10 +39,10 @@ from core.gitcmd import (
     kill_group,
     url_host,
 )
+from core.gitnames import full_ref, is_commit_id, is_short_name
 from worker.deadline import Deadline
 from worker.errors import CheckoutError, ContextError, MissingCommitError, WorkerError
 
-SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
 LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
 TRASH_DIR = "trash"  # beside the scratch directory: exported contexts being deleted
 SHALLOW_REFUSED = re.compile(r"shallow|depth", re.IGNORECASE)  # a host that cannot fetch --depth
@@ -59,25 +59,14 @@ LogFn = Callable[[str], None]
 
 def validate_sha(sha: str) -> str:
     """``sha`` if it is a full commit id (40 or 64 lowercase hex digits)."""
-    if not isinstance(sha, str) or not SHA_RE.fullmatch(sha):
+    if not is_commit_id(sha):
         raise WorkerError(f"The build's commit {sha!r} is not a full commit id")
     return sha
 
 
-_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-
-
 def valid_ref_name(name: str) -> bool:
-    """Git's ``check-ref-format`` rules for a branch or tag name (without ``refs/heads/``)."""
-    if not name or name.startswith("-") or name == "@":
-        return False
-    if _REF_FORBIDDEN.search(name) or ".." in name or "@{" in name or "//" in name:
-        return False
-    if name.endswith((".", "/", ".lock")) or name.startswith("/"):
-        return False
-    return all(
-        part and not part.startswith(".") and not part.endswith(".lock") for part in name.split("/")
-    )
+    """A usable branch or tag name (without ``refs/heads/``): see :mod:`core.gitnames`."""
+    return is_short_name(name)
 
 
 def _relative_path(value: str, what: str, *, allow_root: bool) -> PurePosixPath:
@@ -135,8 +124,7 @@ class GitSource:
 
     @property
     def ref(self) -> str:
-        prefix = "refs/tags/" if self.ref_type is RefType.TAG else "refs/heads/"
-        return prefix + self.ref_name
+        return full_ref(self.ref_type, self.ref_name)
 
 
 @dataclass(frozen=True)
