@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.events import RefType
-from core.gitcmd import Git, GitTimeoutError, failure_reason, url_host
+from core.gitcmd import (
+    Git,
+    GitTimeoutError,
+    UnsafeGitError,
+    check_safe_remote,
+    failure_reason,
+    url_host,
+)
 from core.gitnames import is_commit_id, split_ref
 from core.masking import Masker
 
@@ -38,6 +45,10 @@ def list_remote_refs(
     the process environment (Settings.environ), of which git gets only what it needs."""
     masker = masker or Masker()
     git = Git(environ or {})
+    try:
+        check_safe_remote(clone_url)
+    except UnsafeGitError as exc:
+        raise RemoteError(f"Could not list the refs of {url_host(clone_url)}: {exc}.") from None
     try:
         result = git.run(
             ["ls-remote", "--heads", "--tags", "--", clone_url], timeout=LS_REMOTE_TIMEOUT_SECONDS
