@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from core.events import RefType
 from core.gitcmd import Git
+from tests.processes import children, processes_touching
 from tests.unit.test_worker_mirror import GIT_ENV, Repo, annotated_tag
 from worker.checkout import GitSource, Mirror, checkout_context
 from worker.commits import changed_files, peel_to_commit, read_commit
@@ -74,37 +74,6 @@ def test_the_files_changed_between_two_commits(repo):
     ]
     assert changed_files(local(repo), old, old) == ()
     assert changed_files(local(repo), "e" * 40, new) is None  # a shallow mirror lacks ``old``
-
-
-def processes_touching(path: Path) -> list[str]:
-    """Every process whose command line or working directory points into ``path``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if str(path) in argv or cwd.startswith(str(path)):
-            found.append(f"{entry.name}: {argv}")
-    return found
-
-
-def children() -> list[str]:
-    """The processes this test process started that are still there (zombies included)."""
-    mine = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid():
-            mine.append(f"{entry.name}: {(entry / 'cmdline').read_bytes()!r}")
-    return mine
 
 
 def test_no_git_process_is_left_after_a_checkout(tmp_path, repo):
