@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from core.events import RefType
 from core.gitcmd import (
@@ -49,6 +50,8 @@ SHALLOW_REFUSED = re.compile(r"shallow|depth", re.IGNORECASE)  # a host that can
 # Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
 # exported context holds exactly the committed files, as a checkout would.
 MIRROR_ATTRIBUTES = "* -export-ignore -export-subst\n"
+
+MIRROR_REFS = "refs/autobuild"  # the mirror's refs: never the host's names (see local_ref)
 
 LogFn = Callable[[str], None]
 
@@ -91,7 +94,15 @@ class GitSource:
 
     @property
     def ref(self) -> str:
+        """The ref at the host (``refs/heads/<name>`` or ``refs/tags/<name>``)."""
         return full_ref(self.ref_type, self.ref_name)
+
+    @property
+    def local_ref(self) -> str:
+        """Where the mirror keeps what was fetched for this ref: one flat name per host ref
+        (``/`` encoded), so ``deploy/x`` and ``deploy`` never stand in each other's way."""
+        kind = "tags" if self.ref_type is RefType.TAG else "heads"
+        return f"{MIRROR_REFS}/{kind}/{quote(self.ref_name, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -284,13 +295,13 @@ class Mirror:
         if not valid_ref_name(source.ref_name):
             raise WorkerError(f"Cannot check tag {source.ref_name!r} at {host}: not a tag name")
         if not ref_fetched:
-            fetched = self._fetch_shallow(source, f"+{source.ref}:{source.ref}", deadline)
+            fetched = self._fetch_shallow(source, f"+{source.ref}:{source.local_ref}", deadline)
             if not fetched.ok:
                 raise CheckoutError(
                     f"Could not fetch {what} from {host} to check its tag object {source.short}:"
                     f" {failure_reason(fetched.stderr)}"
                 )
-        target = self.ref_target(source.ref, deadline)
+        target = self.ref_target(source.local_ref, deadline)
         if target != source.commit:
             raise MissingCommitError(
                 f"Tag object {source.short} is not {what} at {host} any more (it points to"
@@ -307,7 +318,7 @@ class Mirror:
             return "present", commit
         host = url_host(source.clone_url)
         ref_ok = valid_ref_name(source.ref_name)
-        local_ref = source.ref if ref_ok else f"refs/autobuild/commits/{sha}"
+        local_ref = source.local_ref if ref_ok else f"{MIRROR_REFS}/commits/{sha}"
         first = self._fetch_shallow(source, f"+{sha}:{local_ref}", deadline)
         if first.ok and (commit := self._has_source(source, deadline)):
             return "commit", commit
@@ -319,7 +330,7 @@ class Mirror:
                 f"{host} did not send commit {source.short} by itself;"
                 f" fetching {source.ref} instead"
             )
-        second = self._fetch(source, f"+{source.ref}:{source.ref}", deadline)
+        second = self._fetch(source, f"+{source.ref}:{source.local_ref}", deadline)
         if not second.ok:
             raise CheckoutError(
                 f"Could not fetch commit {source.short} from {host}:"
