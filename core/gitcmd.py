@@ -85,6 +85,7 @@ def git_environment(environ: Mapping[str, str]) -> dict[str, str]:
             "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
             "GIT_PROTOCOL_FROM_USER": "0",
             "LC_ALL": "C",  # messages we can read back
+            "GIT_LITERAL_PATHSPECS": "1",  # a path is a path, never ':(magic)'
         }
     )
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")

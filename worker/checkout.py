@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import posixpath
 import shutil
 import tempfile
 import threading
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from worker.commits import CommitInfo, read_commit
+from worker.containment import ContextTooLargeError, human_size
 from worker.deadline import Deadline
 from worker.errors import ContextError
+from worker.export import TreeListing, list_tree
 from worker.mirror import FetchResult, GitSource, LogFn, Mirror, validate_sha
 
 __all__ = [
@@ -119,10 +122,12 @@ def checkout_context(
     scratch_dir: Path,
     deadline: Deadline,
     log: LogFn | None = None,
+    max_bytes: int = 0,
 ) -> Iterator[BuildContext]:
     """Fetch ``source.commit`` into the mirror, export it (or the commit its annotated tag object
     peels to, for a tag build: ``commit`` of the context), and yield the build context; the
-    exported files are removed when the block ends, whatever happens."""
+    exported files are removed when the block ends, whatever happens. More than ``max_bytes``
+    of files to export (0: no limit) fail the build before anything is written."""
     validate_sha(source.commit)
     normalize_context(context)  # refuse bad paths before any network work
     normalize_dockerfile(dockerfile)
@@ -132,12 +137,47 @@ def checkout_context(
         with mirror.locked(deadline, log):
             fetch = mirror.fetch_commit(source, deadline, log)
             commit = fetch.peeled or source.commit
-            mirror.export(commit, root / "src", deadline)
+            export_context(mirror, commit, context, dockerfile, root / "src", deadline, max_bytes)
             info = read_commit(mirror.git, commit)
         found = resolve_build_context(root / "src", context, dockerfile, commit, fetch)
         yield dataclasses.replace(found, info=info)
     finally:
         discard(root)
+
+
+def export_context(
+    mirror: Mirror,
+    sha: str,
+    context: str,
+    dockerfile: str,
+    destination: Path,
+    deadline: Deadline,
+    max_bytes: int = 0,
+) -> None:
+    """Export what a build of ``sha`` needs: the context directory alone, or the whole tree when
+    the context is the root or a symbolic link leads to it or to its Dockerfile (links are
+    resolved in the export, as before). Over ``max_bytes`` of files nothing is written."""
+    where = str(normalize_context(context))
+    listing = list_tree(mirror.git, sha, where, deadline) if max_bytes or where != "." else None
+    inside = posixpath.join(where, str(normalize_dockerfile(dockerfile)))
+    whole = where == "." or listing is None or not listing.files or _linked(listing, inside)
+    if whole and where != "." and max_bytes:
+        listing = list_tree(mirror.git, sha, ".", deadline)
+    cap = 0
+    if max_bytes and listing is not None:
+        if listing.size > max_bytes:
+            raise ContextTooLargeError(
+                f"The files to export from commit {sha[:7]} are {human_size(listing.size)};"
+                f" the limit is {human_size(max_bytes)} (AUTOBUILD_MAX_EXPORT_BYTES; it counts"
+                " the files before .dockerignore)"
+            )
+        cap = listing.archive_bytes
+    mirror.export(sha, destination, deadline, () if whole else (where,), cap)
+
+
+def _linked(listing: TreeListing, path: str) -> bool:
+    """Whether ``path`` or a directory on the way to it is a symbolic link in ``listing``."""
+    return any(path == link or path.startswith(link + "/") for link in listing.links)
 
 
 def discard(root: Path) -> None:

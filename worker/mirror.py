@@ -23,7 +23,7 @@ import hashlib
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -345,6 +345,14 @@ class Mirror:
             )
         return "ref", commit
 
-    def export(self, sha: str, destination: Path, deadline: Deadline) -> None:
-        """Write the files of commit ``sha`` into ``destination`` (``git archive | tar -x``)."""
-        export_commit(self.git, validate_sha(sha), destination, deadline)
+    def export(
+        self,
+        sha: str,
+        destination: Path,
+        deadline: Deadline,
+        paths: Sequence[str] = (),
+        max_bytes: int = 0,
+    ) -> None:
+        """Write the files of commit ``sha`` (or those under ``paths``) into ``destination``
+        (``git archive | tar -x``), stopping past ``max_bytes`` of archive (0: no limit)."""
+        export_commit(self.git, validate_sha(sha), destination, deadline, paths, max_bytes)
