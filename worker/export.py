@@ -88,22 +88,7 @@ def export_commit(
     handle = git.start(["archive", "--format=tar", "--end-of-options", sha, *paths])
     archive = handle.proc
     assert archive is not None and archive.stdout is not None and archive.stderr is not None
-    read_end, write_end = os.pipe()
-    try:
-        untar = subprocess.Popen(
-            ["tar", "-x", "-f", "-", "-C", str(destination), "--no-same-owner"],
-            stdin=read_end,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except BaseException:
-        os.close(write_end)
-        kill_group(archive)
-        archive.wait()
-        raise
-    finally:
-        os.close(read_end)
+    untar, write_end = _start_untar(archive, destination)
     pump = Pump(archive, untar, write_end, max_bytes)
     pump.start()
     try:
@@ -134,6 +119,29 @@ def export_commit(
         raise CheckoutError(
             f"Could not unpack commit {sha[:7]}: {lines[-1] if lines else 'tar failed'}"
         )
+
+
+def _start_untar(
+    archive: subprocess.Popen[bytes], destination: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``tar -x`` into ``destination`` reading a new pipe, and the pipe's write end."""
+    read_end, write_end = os.pipe()
+    try:
+        untar = subprocess.Popen(
+            ["tar", "-x", "-f", "-", "-C", str(destination), "--no-same-owner"],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(write_end)
+        kill_group(archive)
+        archive.wait()
+        raise
+    finally:
+        os.close(read_end)
+    return untar, write_end
 
 
 class Pump(threading.Thread):
