@@ -126,6 +126,11 @@ def _check_scheme_url(url: str) -> str:
         )
     if parts.password is not None:
         raise ValueError(_CREDENTIALS_MESSAGE)
+    if "?" in url or "#" in url:  # a token in a query (?private_token=...) is a credential too
+        raise ValueError(
+            "clone_url must not have a query string or fragment (a token there is a credential); "
+            "give the worker access through an SSH key or a git credential helper instead"
+        )
     if scheme in ("http", "https") and parts.username is not None:
         raise ValueError(_CREDENTIALS_MESSAGE)
     if scheme == "file":

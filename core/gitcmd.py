@@ -1,9 +1,15 @@
-"""Running git: explicit argv, a minimal environment, hardened options and a deadline on every call.
+"""Running git through GitPython: explicit argv, a scrubbed environment, hardened options and a
+hard deadline on every call.
 
-Git is run as a subprocess rather than through GitPython: every call here gets a hard timeout
-(GitPython ignores ``kill_after_timeout`` for several commands), the whole process group is killed
-when it expires (git spawns helpers such as ``git-remote-https`` and ``upload-pack``), nothing from
-a payload is ever passed as an option, and no long-lived ``cat-file`` helpers are left behind.
+Every git process, ours and the ones GitPython starts for its object model (``cat-file``), goes
+through :class:`HardenedGit`, a ``git.cmd.Git`` whose ``execute`` adds the safe configuration,
+gives git only the variables it needs and starts it in a session of its own. The commands we run
+ourselves (:meth:`Git.run`) use ``Git.execute(as_process=True)`` and our own deadline: when it
+passes, or the build is stopped, the whole process group is killed (git's helpers such as
+``git-remote-https``, ``upload-pack`` and ssh included). GitPython's ``kill_after_timeout`` is not
+used: it cannot be stopped early and kills only the children it finds by parent id at expiry.
+Nothing from a payload is ever passed as an option, and GitPython's ``allow_unsafe_*`` guards
+stay off, so its own checks refuse ``ext::``-style URLs and ``--upload-pack``/``--exec``.
 """
 
 from __future__ import annotations
@@ -11,13 +17,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from git.cmd import Git as GitPythonGit
+from git.exc import UnsafeOptionError, UnsafeProtocolError
 
 # Options applied to every git command: no ext:: transport, no hooks from anywhere, no submodule
 # recursion, housekeeping in the foreground (so it is bounded by our deadline), and abort a
@@ -74,6 +85,7 @@ def git_environment(environ: Mapping[str, str]) -> dict[str, str]:
             "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
             "GIT_PROTOCOL_FROM_USER": "0",
             "LC_ALL": "C",  # messages we can read back
+            "GIT_LITERAL_PATHSPECS": "1",  # a path is a path, never ':(magic)'
         }
     )
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
@@ -95,10 +107,74 @@ class GitTimeoutError(Exception):
     """A git command was still running when its timeout expired (it has been killed)."""
 
 
+class UnsafeGitError(ValueError):
+    """A URL or an option GitPython's guards refuse (a remote helper, ``--upload-pack``)."""
+
+
 def kill_group(process: subprocess.Popen[bytes]) -> None:
     """Kill ``process`` and everything it started (it leads its own session)."""
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+UNSAFE_OPTIONS = [*GitPythonGit.unsafe_git_ls_remote_options, "--config", "-c"]
+
+
+def check_safe_remote(url: str, options: Sequence[str] = ()) -> None:
+    """GitPython's own guards, with their ``allow_unsafe_*`` left off: no remote helper
+    (``ext::``, ``fd::``, ``<helper>::``) and none of the options that run commands."""
+    try:
+        GitPythonGit.check_unsafe_protocols(url)
+    except UnsafeProtocolError:
+        raise UnsafeGitError("the URL names a git remote helper ('<helper>::'), refused") from None
+    try:
+        GitPythonGit.check_unsafe_options(list(options), UNSAFE_OPTIONS)
+    except UnsafeOptionError:
+        raise UnsafeGitError("an argument would be read as an option that runs commands") from None
+
+
+ENV_EXECUTABLE = shutil.which("env") or "/usr/bin/env"
+
+
+class HardenedGit(GitPythonGit):
+    """GitPython's command runner with our rules applied to every git process it starts.
+
+    ``Git.execute`` always starts from a copy of ``os.environ``; git is therefore started as
+    ``env -u NAME ... git`` so that it sees exactly :func:`git_environment` (only variable
+    names appear in the command line, never their values)."""
+
+    def __init__(
+        self,
+        working_dir: str | os.PathLike[str] | None,
+        environ: Mapping[str, str],
+        extra_config: tuple[tuple[str, str], ...] = (),
+        executable: str = "git",
+    ) -> None:
+        super().__init__(working_dir)
+        if "=" in executable:
+            raise ValueError(f"not a usable git executable: {executable!r}")
+        self.hardened_environment = git_environment(environ)
+        self.hardened_config = (*SAFE_CONFIG, *extra_config)
+        self.hardened_executable = executable
+
+    def hardened_argv(self, command: Sequence[Any]) -> list[str]:
+        """``command`` (``git`` and its arguments, as GitPython builds it) as it is started."""
+        unset = sorted((set(os.environ) | {"LANGUAGE"}) - set(self.hardened_environment))
+        argv = [ENV_EXECUTABLE]
+        for name in unset:
+            argv += ["-u", name]
+        argv.append(self.hardened_executable)
+        for key, value in self.hardened_config:
+            argv += ["-c", f"{key}={value}"]
+        return argv + [str(arg) for arg in command[1:]]
+
+    def execute(self, command: Any, istream: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        """GitPython's ``execute`` with the hardened argv and environment, in a new session."""
+        if isinstance(command, str) or kwargs.get("shell"):
+            raise ValueError("git is run from an argument list, never through a shell")
+        kwargs.update(env=self.hardened_environment, shell=False, start_new_session=True)
+        kwargs.pop("kill_after_timeout", None)  # our deadline (Git.run) kills the whole group
+        return super().execute(self.hardened_argv(command), istream, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -112,29 +188,32 @@ class Git:
     ] = ()  # for tests and operators (e.g. protocol.version)
     executable: str = "git"
 
+    def command(self) -> HardenedGit:
+        """A GitPython command runner with our rules (for ``git.Repo`` and our own commands)."""
+        return HardenedGit(self.git_dir, self.environ, self.extra_config, self.executable)
+
     def argv(self, args: Sequence[str]) -> list[str]:
-        argv = [self.executable]
-        for key, value in (*SAFE_CONFIG, *self.extra_config):
-            argv += ["-c", f"{key}={value}"]
+        """``git [--git-dir DIR] args`` as GitPython is given it (before hardening)."""
+        argv = ["git"]
         if self.git_dir is not None:
             argv += ["--git-dir", str(self.git_dir)]
         return argv + list(args)
 
-    def popen(self, args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-            self.argv(args),
-            stdin=subprocess.DEVNULL,
-            env=git_environment(self.environ),
-            start_new_session=True,
-            **kwargs,
-        )
+    def start(self, args: Sequence[str]) -> GitPythonGit.AutoInterrupt:
+        """Start ``git args`` (stdout and stderr piped, stdin empty) and return GitPython's
+        handle; its ``proc`` is the process, which the caller waits for or kills."""
+        handle = self.command().execute(self.argv(args), as_process=True)
+        assert isinstance(handle, GitPythonGit.AutoInterrupt)
+        return handle
 
     def run(
         self, args: Sequence[str], timeout: float, stop: Callable[[], bool] | None = None
     ) -> GitResult:
         """Run ``git args``; raises :class:`GitTimeoutError` after ``timeout`` seconds, or as soon
         as ``stop()`` answers True (it is asked every half second)."""
-        process = self.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        handle = self.start(args)
+        process = handle.proc
+        assert process is not None
         try:
             out, err = communicate(process, timeout, stop)
         except subprocess.TimeoutExpired:

@@ -5,16 +5,22 @@ The URL always comes from the configuration; nothing from a request reaches git'
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.events import RefType
-from core.gitcmd import Git, GitTimeoutError, failure_reason, url_host
+from core.gitcmd import (
+    Git,
+    GitTimeoutError,
+    UnsafeGitError,
+    check_safe_remote,
+    failure_reason,
+    url_host,
+)
+from core.gitnames import is_commit_id, split_ref
 from core.masking import Masker
 
 LS_REMOTE_TIMEOUT_SECONDS = 30
-_LINE = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\trefs/(heads|tags)/(.+)$")
 
 
 class RemoteError(RuntimeError):
@@ -40,6 +46,10 @@ def list_remote_refs(
     masker = masker or Masker()
     git = Git(environ or {})
     try:
+        check_safe_remote(clone_url)
+    except UnsafeGitError as exc:
+        raise RemoteError(f"Could not list the refs of {url_host(clone_url)}: {exc}.") from None
+    try:
         result = git.run(
             ["ls-remote", "--heads", "--tags", "--", clone_url], timeout=LS_REMOTE_TIMEOUT_SECONDS
         )
@@ -55,11 +65,11 @@ def list_remote_refs(
     refs: dict[tuple[RefType, str], str] = {}
     peeled: dict[tuple[RefType, str], str] = {}
     for line in result.stdout.splitlines():
-        found = _LINE.match(line)
-        if not found:
+        sha, _, ref = line.partition("\t")
+        split = split_ref(ref)
+        if not is_commit_id(sha) or split is None or not split[1]:
             continue
-        sha, kind, name = found.groups()
-        ref_type = RefType.BRANCH if kind == "heads" else RefType.TAG
+        ref_type, name = split
         if name.endswith("^{}"):
             peeled[(ref_type, name[:-3])] = sha
         else:

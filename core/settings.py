@@ -24,6 +24,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
 DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
+DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
 DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are left alone
 DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
@@ -110,6 +111,9 @@ class Settings:
     # Containment of builds (worker/containment.py): AUTOBUILD_MAX_CONTEXT_BYTES,
     # AUTOBUILD_PRUNE_THRESHOLD_PERCENT and AUTOBUILD_PRUNE_MIN_AGE (seconds).
     max_context_bytes: int = DEFAULT_MAX_CONTEXT_BYTES
+    # AUTOBUILD_MAX_EXPORT_BYTES (worker/checkout.py): the context directory's committed files,
+    # before .dockerignore, summed from the tree before anything is written to the worker's disk.
+    max_export_bytes: int = DEFAULT_MAX_EXPORT_BYTES
     prune_threshold_percent: int = DEFAULT_PRUNE_THRESHOLD_PERCENT
     prune_min_age_seconds: int = DEFAULT_PRUNE_MIN_AGE_SECONDS
     # Build control in the workers (core/recovery.py, worker/watch.py), in seconds, from
@@ -148,6 +152,9 @@ class Settings:
             api_token=env.get("AUTOBUILD_TOKEN") or env.get("AUTOBUILD_ADMIN_TOKEN") or None,
             max_context_bytes=_int_from_env(
                 env, "AUTOBUILD_MAX_CONTEXT_BYTES", DEFAULT_MAX_CONTEXT_BYTES
+            ),
+            max_export_bytes=_int_from_env(
+                env, "AUTOBUILD_MAX_EXPORT_BYTES", DEFAULT_MAX_EXPORT_BYTES
             ),
             prune_threshold_percent=_percent_from_env(
                 env, "AUTOBUILD_PRUNE_THRESHOLD_PERCENT", DEFAULT_PRUNE_THRESHOLD_PERCENT

@@ -17,6 +17,7 @@ from buildrules.matcher import plans_for_all, plans_for_docker_tag, plans_for_re
 from buildrules.model import BuildPlan, Repository
 from buildrules.tags import is_valid_tag
 from core.events import RefType
+from core.gitnames import short_name_problem
 from core.remote import RemoteRefs
 
 MAX_NAME_LENGTH = 255
@@ -55,29 +56,6 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
-_REF_FORBIDDEN = frozenset(" ~^:?*[\\")
-
-
-def ref_name_problem(name: str) -> str | None:
-    """Why a branch or tag name would not pass ``git check-ref-format`` (or could be read as an
-    option), or None. Checked before git is asked anything, so such a name never reaches a git
-    process."""
-    if name.startswith("-"):
-        return "it starts with '-'"
-    if not name.isprintable():
-        return "it contains unprintable characters"
-    bad = sorted(set(name) & _REF_FORBIDDEN)
-    if bad:
-        return "it contains " + " ".join(repr(c) for c in bad)
-    if ".." in name or "@{" in name or name == "@" or "//" in name:
-        return "it contains '..', '@{' or '//', or is '@'"
-    if name.startswith("/") or name.endswith(("/", ".", ".lock")):
-        return "it starts with '/' or ends with '/', '.' or '.lock'"
-    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
-        return "a part of it starts with '.' or ends with '.lock'"
-    return None
-
-
 def parse_trigger_body(body: Any) -> TriggerRequest:
     """An empty body means ``{"build": true}``, as Docker Hub's trigger URL did."""
     if body is None or body == {}:
@@ -89,7 +67,7 @@ def parse_trigger_body(body: Any) -> TriggerRequest:
         if raw_type not in ("branch", "tag"):
             raise TriggerError("source_type must be 'Branch' or 'Tag'.")
         name = _text(body, "source_name")
-        problem = ref_name_problem(name)
+        problem = short_name_problem(name)
         if problem is not None:
             raise TriggerError(f"source_name is not a valid {raw_type} name: {problem}.")
         return TriggerRequest(TriggerKind.REF, ref_type=RefType(raw_type), source_name=name)

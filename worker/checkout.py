@@ -1,83 +1,43 @@
-"""The exact commit, fetched into a warm bare mirror and exported as a clean build context.
-
-One bare mirror per repository lives under ``<workdir>/mirrors/<name>``. A build takes the mirror's
-lock, asks the git host for exactly the commit it builds (``fetch --depth=1 <url> <sha>``: its tree
-and none of its history, and only objects the mirror does not have; a rebuild of a commit the
-mirror already has fetches nothing), and falls back to fetching the ref when the host
-refuses to send an unadvertised object. The commit is then checked (``rev-parse <sha>^{commit}``
-must be the sha itself) and exported with ``git archive`` into a temporary directory: no ``.git``,
-no checkout, never a branch tip.
-
-A tag build may carry the id of an annotated tag object instead of its commit (Bitbucket Server
-names only the tag object when a push updates several refs, and older Servers always do): the tag
-object is fetched, its ref ``refs/tags/<name>`` as fetched from the host must point at that very
-object, and the commit it peels to is built. A branch build of anything but a commit is refused.
+"""The build context: the exact commit fetched into the repository's mirror (worker/mirror.py),
+exported into a temporary directory (worker/export.py) and checked: the context directory and the
+Dockerfile must exist and stay inside the exported repository. The commit's message and dates are
+read on the way (worker/commits.py) for build arguments and templates. The exported files are
+removed, in the background, when the build is done with them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import re
+import dataclasses
+import posixpath
 import shutil
-import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from core.events import RefType
-from core.gitcmd import (
-    Git,
-    GitResult,
-    GitTimeoutError,
-    communicate,
-    failure_reason,
-    kill_group,
-    url_host,
-)
+from worker.commits import CommitInfo, read_commit
+from worker.containment import ContextTooLargeError, human_size
 from worker.deadline import Deadline
-from worker.errors import CheckoutError, ContextError, MissingCommitError, WorkerError
+from worker.errors import ContextError
+from worker.export import TreeListing, list_tree
+from worker.mirror import FetchResult, GitSource, LogFn, Mirror, validate_sha
 
-SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # used with fullmatch: no trailing newline
-LOCAL_COMMAND_SECONDS = 120.0  # cap for git commands that do not touch the network
+__all__ = [
+    "BuildContext",
+    "FetchResult",
+    "GitSource",
+    "Mirror",
+    "checkout_context",
+    "discard",
+    "normalize_context",
+    "normalize_dockerfile",
+    "resolve_build_context",
+]
+
+PRESENT = FetchResult("present")  # nothing fetched
 TRASH_DIR = "trash"  # beside the scratch directory: exported contexts being deleted
-SHALLOW_REFUSED = re.compile(r"shallow|depth", re.IGNORECASE)  # a host that cannot fetch --depth
-
-# Attributes in $GIT_DIR/info/attributes win over the repository's own .gitattributes: the
-# exported context holds exactly the committed files, as a checkout would.
-MIRROR_ATTRIBUTES = "* -export-ignore -export-subst\n"
-
-LogFn = Callable[[str], None]
-
-
-# --- validation (pure) ---------------------------------------------------------------------------
-
-
-def validate_sha(sha: str) -> str:
-    """``sha`` if it is a full commit id (40 or 64 lowercase hex digits)."""
-    if not isinstance(sha, str) or not SHA_RE.fullmatch(sha):
-        raise WorkerError(f"The build's commit {sha!r} is not a full commit id")
-    return sha
-
-
-_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-
-
-def valid_ref_name(name: str) -> bool:
-    """Git's ``check-ref-format`` rules for a branch or tag name (without ``refs/heads/``)."""
-    if not name or name.startswith("-") or name == "@":
-        return False
-    if _REF_FORBIDDEN.search(name) or ".." in name or "@{" in name or "//" in name:
-        return False
-    if name.endswith((".", "/", ".lock")) or name.startswith("/"):
-        return False
-    return all(
-        part and not part.startswith(".") and not part.endswith(".lock") for part in name.split("/")
-    )
 
 
 def _relative_path(value: str, what: str, *, allow_root: bool) -> PurePosixPath:
@@ -109,308 +69,6 @@ def normalize_dockerfile(dockerfile: str) -> PurePosixPath:
     return _relative_path(dockerfile or "Dockerfile", "Dockerfile path", allow_root=False)
 
 
-def mirror_name(provider: str, repository: str, clone_url: str) -> str:
-    """A directory name for the repository's mirror: readable, safe, and different when the
-    clone URL changes."""
-    slug = re.sub(r"[^a-z0-9._-]+", "_", repository.lower()).strip("._") or "repository"
-    digest = hashlib.sha256(clone_url.encode()).hexdigest()[:12]
-    return f"{provider}-{slug[:80]}-{digest}"
-
-
-# --- the mirror ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GitSource:
-    """What to fetch: a commit, and the ref it was pushed to (for the fallback fetch)."""
-
-    clone_url: str
-    commit: str
-    ref_type: RefType
-    ref_name: str
-
-    @property
-    def short(self) -> str:
-        return self.commit[:7]
-
-    @property
-    def ref(self) -> str:
-        prefix = "refs/tags/" if self.ref_type is RefType.TAG else "refs/heads/"
-        return prefix + self.ref_name
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    method: str  # "present" (nothing fetched), "commit" (by sha) or "ref" (fallback)
-    peeled: str | None = None  # a tag build's annotated tag object: the commit it points to
-
-    @property
-    def fetched(self) -> bool:
-        return self.method != "present"
-
-
-class Mirror:
-    """A bare repository that accumulates the objects of every build of one repository."""
-
-    def __init__(
-        self,
-        path: Path,
-        environ: Mapping[str, str],
-        extra_config: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
-        self.git = Git(environ, git_dir=path, extra_config=extra_config)
-
-    @classmethod
-    def for_repository(
-        cls,
-        workdir: Path,
-        provider: str,
-        repository: str,
-        clone_url: str,
-        environ: Mapping[str, str],
-        extra_config: tuple[tuple[str, str], ...] = (),
-    ) -> Mirror:
-        root = workdir / "mirrors"
-        return cls(root / mirror_name(provider, repository, clone_url), environ, extra_config)
-
-    @contextlib.contextmanager
-    def locked(self, deadline: Deadline, log: LogFn | None = None) -> Iterator[None]:
-        """Hold the mirror exclusively (other builds of the repository wait for it)."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a") as handle:
-            waiting = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not waiting and log is not None:
-                        log(
-                            "Waiting for another build of this repository"
-                            " to finish with the git mirror"
-                        )
-                    waiting = True
-                    deadline.touch()  # waiting for another build is not this build's silence
-                    deadline.check("waiting for the git mirror")
-                    time.sleep(0.1)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    @property
-    def initialized(self) -> bool:
-        return (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
-
-    def _run(
-        self, args: list[str], deadline: Deadline, activity: str, cap: float | None
-    ) -> GitResult:
-        try:
-            return self.git.run(args, timeout=deadline.backstop(cap), stop=lambda: deadline.expired)
-        except GitTimeoutError as exc:
-            if deadline.expired:
-                raise deadline.error(activity) from None
-            raise CheckoutError(f"{exc} while {activity}") from None
-
-    def ensure(self, deadline: Deadline, object_format: str = "sha1") -> bool:
-        """Create the bare mirror if it is not there (or was left half-made); True if created."""
-        if self.initialized:
-            return False
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        args = ["init", "--bare", "--quiet"]
-        if object_format != "sha1":
-            args.append(f"--object-format={object_format}")
-        result = Git(self.git.environ).run([*args, "--", str(self.path)], LOCAL_COMMAND_SECONDS)
-        if not result.ok:
-            raise CheckoutError(f"Could not create the git mirror: {failure_reason(result.stderr)}")
-        (self.path / "info").mkdir(exist_ok=True)
-        (self.path / "info" / "attributes").write_text(MIRROR_ATTRIBUTES)
-        return True
-
-    def resolve_commit(self, sha: str, deadline: Deadline) -> str | None:
-        """What ``<sha>^{commit}`` names in the mirror, or None when it does not have it."""
-        result = self._run(
-            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}"],
-            deadline,
-            "checking the commit",
-            LOCAL_COMMAND_SECONDS,
-        )
-        return result.stdout.strip() if result.ok and result.stdout.strip() else None
-
-    def has_commit(self, sha: str, deadline: Deadline) -> bool:
-        resolved = self.resolve_commit(sha, deadline)
-        if resolved is not None and resolved != sha:
-            raise WorkerError(
-                f"{sha} names a tag, not a commit; builds need the commit id ({resolved})"
-            )
-        return resolved == sha
-
-    def _has_source(self, source: GitSource, deadline: Deadline) -> str | None:
-        """The commit to build for ``source`` if the mirror has it, else None: the commit id
-        itself, or for a tag build the commit an annotated tag object peels to (any other
-        build of a tag object is refused by :meth:`has_commit`)."""
-        if source.ref_type is RefType.TAG:
-            return self.resolve_commit(source.commit, deadline)
-        return source.commit if self.has_commit(source.commit, deadline) else None
-
-    def ref_target(self, ref: str, deadline: Deadline) -> str | None:
-        """The object ``ref`` points at in the mirror (not peeled), or None."""
-        result = self._run(
-            ["rev-parse", "--verify", "--quiet", "--end-of-options", ref],
-            deadline,
-            f"reading {ref}",
-            LOCAL_COMMAND_SECONDS,
-        )
-        return result.stdout.strip() if result.ok and result.stdout.strip() else None
-
-    def _fetch(
-        self, source: GitSource, refspec: str, deadline: Deadline, depth: int | None = None
-    ) -> GitResult:
-        shallow = [f"--depth={depth}"] if depth else []
-        return self._run(
-            [
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-recurse-submodules",
-                "--no-write-fetch-head",
-                *shallow,
-                "--",
-                source.clone_url,
-                refspec,
-            ],
-            deadline,
-            f"fetching commit {source.short} from {url_host(source.clone_url)}",
-            None,
-        )
-
-    def _fetch_shallow(self, source: GitSource, refspec: str, deadline: Deadline) -> GitResult:
-        # Depth 1: the commit and its tree, never its history (the mirror's first fetch costs
-        # what `git clone --depth 1` does); objects the mirror has are not sent again.
-        result = self._fetch(source, refspec, deadline, depth=1)
-        if not result.ok and SHALLOW_REFUSED.search(result.stderr):  # e.g. dumb HTTP
-            result = self._fetch(source, refspec, deadline)
-        return result
-
-    def fetch_commit(
-        self, source: GitSource, deadline: Deadline, log: LogFn | None = None
-    ) -> FetchResult:
-        """Make sure the mirror has ``source.commit``: fetch it by id, or else fetch its ref.
-        For a tag build whose id is an annotated tag object, the result names the commit it
-        peels to (``peeled``), once the tag's ref at the host is seen to point at that object."""
-        sha = validate_sha(source.commit)
-        self.ensure(deadline, "sha256" if len(sha) == 64 else "sha1")
-        method, commit = self._fetch_into_mirror(source, deadline, log)
-        if commit == sha:
-            return FetchResult(method)
-        self._verify_tag_ref(source, ref_fetched=method == "ref", deadline=deadline)
-        return FetchResult(method, peeled=commit)
-
-    def _verify_tag_ref(self, source: GitSource, *, ref_fetched: bool, deadline: Deadline) -> None:
-        """``source.commit`` is a tag object: the tag's ref, as fetched from the host, must point
-        at it, so a delivery cannot have an unrelated tag object (and its commit) built as this
-        tag."""
-        host = url_host(source.clone_url)
-        what = f"tag {source.ref_name}"
-        if not valid_ref_name(source.ref_name):
-            raise WorkerError(f"Cannot check tag {source.ref_name!r} at {host}: not a tag name")
-        if not ref_fetched:
-            fetched = self._fetch_shallow(source, f"+{source.ref}:{source.ref}", deadline)
-            if not fetched.ok:
-                raise CheckoutError(
-                    f"Could not fetch {what} from {host} to check its tag object {source.short}:"
-                    f" {failure_reason(fetched.stderr)}"
-                )
-        target = self.ref_target(source.ref, deadline)
-        if target != source.commit:
-            raise MissingCommitError(
-                f"Tag object {source.short} is not {what} at {host} any more (it points to"
-                f" {(target or 'nothing')[:7]}; was the tag moved?)"
-            )
-
-    def _fetch_into_mirror(
-        self, source: GitSource, deadline: Deadline, log: LogFn | None
-    ) -> tuple[str, str]:
-        """How ``source.commit`` came into the mirror (a FetchResult method), and the commit
-        to build for it (see :meth:`_has_source`)."""
-        sha = source.commit
-        if commit := self._has_source(source, deadline):
-            return "present", commit
-        host = url_host(source.clone_url)
-        ref_ok = valid_ref_name(source.ref_name)
-        local_ref = source.ref if ref_ok else f"refs/autobuild/commits/{sha}"
-        first = self._fetch_shallow(source, f"+{sha}:{local_ref}", deadline)
-        if first.ok and (commit := self._has_source(source, deadline)):
-            return "commit", commit
-        if not ref_ok:
-            reason = failure_reason(first.stderr) if not first.ok else "the commit was not sent"
-            raise CheckoutError(f"Could not fetch commit {source.short} from {host}: {reason}")
-        if log is not None:
-            log(
-                f"{host} did not send commit {source.short} by itself;"
-                f" fetching {source.ref} instead"
-            )
-        second = self._fetch(source, f"+{source.ref}:{source.ref}", deadline)
-        if not second.ok:
-            raise CheckoutError(
-                f"Could not fetch commit {source.short} from {host}:"
-                f" {failure_reason(second.stderr)}"
-            )
-        commit = self._has_source(source, deadline)
-        if not commit:
-            kind = "tag" if source.ref_type is RefType.TAG else "branch"
-            raise MissingCommitError(
-                f"Commit {source.short} is not on {kind} {source.ref_name} at {host} any more"
-                " (was the ref force-pushed?)"
-            )
-        return "ref", commit
-
-    def export(self, sha: str, destination: Path, deadline: Deadline) -> None:
-        """Write the files of commit ``sha`` into ``destination`` (``git archive | tar -x``)."""
-        validate_sha(sha)
-        destination.mkdir(parents=True, exist_ok=True)
-        archive = self.git.popen(
-            ["archive", "--format=tar", "--end-of-options", sha],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert archive.stdout is not None and archive.stderr is not None
-        untar = subprocess.Popen(
-            ["tar", "-x", "-f", "-", "-C", str(destination), "--no-same-owner"],
-            stdin=archive.stdout,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        archive.stdout.close()  # tar holds the read end now
-        try:
-            _, tar_err = communicate(untar, deadline.backstop(), lambda: deadline.expired)
-            archive_err = archive.stderr.read()
-            archive.wait(timeout=deadline.timeout(LOCAL_COMMAND_SECONDS))
-        except BaseException as exc:  # our deadline, or rq's job timeout arriving meanwhile
-            kill_group(archive)
-            kill_group(untar)
-            archive.wait()
-            untar.wait()
-            if isinstance(exc, subprocess.TimeoutExpired):
-                raise deadline.error(f"exporting commit {sha[:7]}") from None
-            raise
-        finally:
-            archive.stderr.close()
-        if archive.returncode != 0:
-            reason = failure_reason(archive_err.decode("utf-8", "replace"))
-            raise CheckoutError(f"Could not export commit {sha[:7]} from the git mirror: {reason}")
-        if untar.returncode != 0:
-            lines = tar_err.decode("utf-8", "replace").strip().splitlines()
-            raise CheckoutError(
-                f"Could not unpack commit {sha[:7]}: {lines[-1] if lines else 'tar failed'}"
-            )
-
-
 # --- the build context ---------------------------------------------------------------------------
 
 
@@ -423,10 +81,11 @@ class BuildContext:
     dockerfile: str  # for the Docker SDK: relative to ``directory``, or absolute when outside it
     commit: str  # the commit exported (for a tag object, the commit it peels to)
     fetch: FetchResult
+    info: CommitInfo | None = None  # its message and dates (None for a SHA-256 repository)
 
 
 def resolve_build_context(
-    root: Path, context: str, dockerfile: str, sha: str, fetch: FetchResult = FetchResult("present")
+    root: Path, context: str, dockerfile: str, sha: str, fetch: FetchResult = PRESENT
 ) -> BuildContext:
     """Find the context directory and the Dockerfile in an exported commit; both must exist and
     stay inside it (symbolic links included)."""
@@ -463,10 +122,12 @@ def checkout_context(
     scratch_dir: Path,
     deadline: Deadline,
     log: LogFn | None = None,
+    max_bytes: int = 0,
 ) -> Iterator[BuildContext]:
     """Fetch ``source.commit`` into the mirror, export it (or the commit its annotated tag object
     peels to, for a tag build: ``commit`` of the context), and yield the build context; the
-    exported files are removed when the block ends, whatever happens."""
+    exported files are removed when the block ends, whatever happens. More than ``max_bytes``
+    of files to export (0: no limit) fail the build before anything is written."""
     validate_sha(source.commit)
     normalize_context(context)  # refuse bad paths before any network work
     normalize_dockerfile(dockerfile)
@@ -476,10 +137,47 @@ def checkout_context(
         with mirror.locked(deadline, log):
             fetch = mirror.fetch_commit(source, deadline, log)
             commit = fetch.peeled or source.commit
-            mirror.export(commit, root / "src", deadline)
-        yield resolve_build_context(root / "src", context, dockerfile, commit, fetch)
+            export_context(mirror, commit, context, dockerfile, root / "src", deadline, max_bytes)
+            info = read_commit(mirror.git, commit)
+        found = resolve_build_context(root / "src", context, dockerfile, commit, fetch)
+        yield dataclasses.replace(found, info=info)
     finally:
         discard(root)
+
+
+def export_context(
+    mirror: Mirror,
+    sha: str,
+    context: str,
+    dockerfile: str,
+    destination: Path,
+    deadline: Deadline,
+    max_bytes: int = 0,
+) -> None:
+    """Export what a build of ``sha`` needs: the context directory alone, or the whole tree when
+    the context is the root or a symbolic link leads to it or to its Dockerfile (links are
+    resolved in the export, as before). Over ``max_bytes`` of files nothing is written."""
+    where = str(normalize_context(context))
+    listing = list_tree(mirror.git, sha, where, deadline) if max_bytes or where != "." else None
+    inside = posixpath.join(where, str(normalize_dockerfile(dockerfile)))
+    whole = where == "." or listing is None or not listing.files or _linked(listing, inside)
+    if whole and where != "." and max_bytes:
+        listing = list_tree(mirror.git, sha, ".", deadline)
+    cap = 0
+    if max_bytes and listing is not None:
+        if listing.size > max_bytes:
+            raise ContextTooLargeError(
+                f"The files to export from commit {sha[:7]} are {human_size(listing.size)};"
+                f" the limit is {human_size(max_bytes)} (AUTOBUILD_MAX_EXPORT_BYTES; it counts"
+                " the files before .dockerignore)"
+            )
+        cap = listing.archive_bytes
+    mirror.export(sha, destination, deadline, () if whole else (where,), cap)
+
+
+def _linked(listing: TreeListing, path: str) -> bool:
+    """Whether ``path`` or a directory on the way to it is a symbolic link in ``listing``."""
+    return any(path == link or path.startswith(link + "/") for link in listing.links)
 
 
 def discard(root: Path) -> None:

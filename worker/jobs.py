@@ -266,6 +266,7 @@ class BuildRun:
                 scratch_dir=context.scratch_dir,
                 deadline=deadline,
                 log=self.output("clone"),
+                max_bytes=context.settings.max_export_bytes,
             ) as build_context:
                 how = {
                     "present": "already in the mirror",

@@ -15,7 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
-from core.events import ZERO_SHA, Delivery, RefType
+from core.events import Delivery, RefType
+from core.gitnames import full_ref, is_commit_id, is_zero_id
+from core.gitnames import ref_name_problem as _git_ref_problem
+from core.gitnames import split_ref as _split_full_ref
 
 T = TypeVar("T")
 
@@ -24,10 +27,7 @@ MAX_DELIVERY_ID_LENGTH = 200
 MAX_FORM_FIELDS = 100
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
-_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
 _DELIVERY_ID_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
-_REF_FORBIDDEN = frozenset(" ~^:?*[\\")
-_ZERO_SHAS = frozenset({ZERO_SHA, "0" * 64})
 
 
 class HostError(ValueError):
@@ -348,7 +348,7 @@ def objects(items: list[Any], path: str) -> list[dict[str, Any]]:
 
 def check_sha(value: str, path: str) -> str:
     """A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits."""
-    if not _SHA_RE.fullmatch(value):
+    if not is_commit_id(value):
         shown = value if len(value) <= 80 and value.isprintable() else "(unprintable)"
         raise PayloadError(
             f"The payload's '{path}' must be a full commit id (40 or 64 lowercase hex digits), "
@@ -357,48 +357,23 @@ def check_sha(value: str, path: str) -> str:
     return value
 
 
-def is_zero_sha(value: str) -> bool:
-    return value in _ZERO_SHAS
-
-
 def sha_field(data: Mapping[str, Any], key: str, path: str) -> str:
     return check_sha(get_str(data, key, path), path)
 
 
 def previous_sha(value: str | None, path: str) -> str | None:
     """A ``before`` value: None for a new ref (absent or all zeros), else a checked sha."""
-    if value is None or is_zero_sha(value):
+    if value is None or is_zero_id(value):
         return None
     return check_sha(value, path)
 
 
 def ref_name_problem(ref: str) -> str | None:
-    """Why ``ref`` is not a valid full ref name (``git check-ref-format`` rules), or None."""
-    if not ref:
-        return "it is empty"
+    """Why ``ref`` is not a valid full ref name (``git check-ref-format`` rules, and at most
+    MAX_NAME_LENGTH characters), or None."""
     if len(ref) > MAX_NAME_LENGTH:
         return f"it is longer than {MAX_NAME_LENGTH} characters"
-    if not ref.isprintable():
-        return "it contains control or unprintable characters"
-    bad = sorted(set(ref) & _REF_FORBIDDEN)
-    if bad:
-        return "it contains " + " ".join(repr(c) for c in bad)
-    if ".." in ref:
-        return "it contains '..'"
-    if "@{" in ref:
-        return "it contains '@{'"
-    if ref == "@":
-        return "it is '@'"
-    if ref.startswith("/") or ref.endswith("/") or "//" in ref:
-        return "it has an empty path component"
-    if ref.endswith("."):
-        return "it ends with '.'"
-    for component in ref.split("/"):
-        if component.startswith("."):
-            return "a component starts with '.'"
-        if component.endswith(".lock"):
-            return "a component ends with '.lock'"
-    return None
+    return _git_ref_problem(ref)
 
 
 def check_ref(ref: str, path: str) -> str:
@@ -414,24 +389,23 @@ def split_ref(ref: str, path: str) -> tuple[RefType, str] | None:
     The short name must not start with '-', so it can never be read as a command-line option.
     """
     check_ref(ref, path)
-    for prefix, ref_type in (("refs/heads/", RefType.BRANCH), ("refs/tags/", RefType.TAG)):
-        if ref.startswith(prefix):
-            short = ref[len(prefix) :]
-            if not short:
-                raise PayloadError(f"The payload's '{path}' names no branch or tag: {ref!r}.")
-            if short.startswith("-"):
-                raise PayloadError(
-                    f"The payload's '{path}' is not acceptable: a branch or tag name must not "
-                    "start with '-'."
-                )
-            return ref_type, short
-    return None
+    split = _split_full_ref(ref)
+    if split is None:
+        return None
+    ref_type, short = split
+    if not short:
+        raise PayloadError(f"The payload's '{path}' names no branch or tag: {ref!r}.")
+    if short.startswith("-"):
+        raise PayloadError(
+            f"The payload's '{path}' is not acceptable: a branch or tag name must not "
+            "start with '-'."
+        )
+    return ref_type, short
 
 
 def ref_from_short(ref_type: RefType, short: str, path: str) -> tuple[RefType, str]:
     """Check a short branch or tag name (as Bitbucket Cloud sends them) by its full ref."""
-    prefix = "refs/heads/" if ref_type is RefType.BRANCH else "refs/tags/"
-    result = split_ref(prefix + short, path)
+    result = split_ref(full_ref(ref_type, short), path)
     assert result is not None
     return result
 

@@ -31,7 +31,6 @@ from app.hosts.base import (
     get_str,
     header,
     ignored,
-    is_zero_sha,
     load_json_object,
     objects,
     opt_list,
@@ -44,6 +43,7 @@ from app.hosts.base import (
     unbuilt_without_repository,
 )
 from core.events import Delivery, PushEvent, RefType
+from core.gitnames import is_zero_id
 
 PROVIDER = "bitbucket"
 EVENT_HEADER = "X-Event-Key"
@@ -202,7 +202,7 @@ def _server_events(data: dict[str, Any], delivery: str) -> list[PushEvent] | str
         kind = get_str(change, "type", f"{where}.type").upper()
         to_hash = sha_field(change, "toHash", f"{where}.toHash")
         refs.append(full)
-        if kind == "DELETE" or is_zero_sha(to_hash):
+        if kind == "DELETE" or is_zero_id(to_hash):
             deleted += 1
             continue
         if split is None:

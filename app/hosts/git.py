@@ -34,7 +34,6 @@ from app.hosts.base import (
     get_list,
     get_str,
     ignored,
-    is_zero_sha,
     load_json_object,
     not_built_ref,
     objects,
@@ -47,6 +46,7 @@ from app.hosts.base import (
     unique,
 )
 from core.events import Delivery, PushEvent
+from core.gitnames import is_zero_id
 
 PROVIDER = "git"
 SIGNATURE_HEADER = "X-Autobuild-Signature"
@@ -89,7 +89,7 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
         ref = get_str(push, "ref", f"{where}.ref")
         split = split_ref(ref, f"{where}.ref")
         after = sha_field(push, "after", f"{where}.after")
-        if is_zero_sha(after):
+        if is_zero_id(after):
             skipped.append(f"{ref} was deleted")
             continue
         if split is None:

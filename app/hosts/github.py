@@ -25,7 +25,6 @@ from app.hosts.base import (
     get_str,
     header,
     ignored,
-    is_zero_sha,
     json_bytes,
     load_json_object,
     not_built_ref,
@@ -41,6 +40,7 @@ from app.hosts.base import (
     unbuilt_without_repository,
 )
 from core.events import Delivery, PushEvent, RefType
+from core.gitnames import is_zero_id
 
 PROVIDER = "github"
 EVENT_HEADER = "X-GitHub-Event"
@@ -127,7 +127,7 @@ def push_delivery(
     ref = get_str(data, "ref", "ref")
     split = split_ref(ref, "ref")
     after = sha_field(data, "after", "after")
-    if opt_bool(data, "deleted", "deleted") or is_zero_sha(after):
+    if opt_bool(data, "deleted", "deleted") or is_zero_id(after):
         return ignored(delivery, f"{ref} was deleted; deletions are not built")
     if split is None:
         return ignored(delivery, not_built_ref(ref))

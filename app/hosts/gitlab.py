@@ -27,7 +27,6 @@ from app.hosts.base import (
     get_str,
     header,
     ignored,
-    is_zero_sha,
     load_json_object,
     not_built_ref,
     objects,
@@ -41,6 +40,7 @@ from app.hosts.base import (
     unbuilt_without_repository,
 )
 from core.events import Delivery, PushEvent
+from core.gitnames import is_zero_id
 
 PROVIDER = "gitlab"
 EVENT_HEADER = "X-Gitlab-Event"
@@ -106,7 +106,7 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
     split = split_ref(ref, "ref")
     after = sha_field(data, "after", "after")
     checkout = opt_str(data, "checkout_sha", "checkout_sha")
-    if is_zero_sha(after):
+    if is_zero_id(after):
         return ignored(delivery, f"{ref} was deleted; deletions are not built")
     if split is None:
         return ignored(delivery, not_built_ref(ref))

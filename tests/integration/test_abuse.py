@@ -22,9 +22,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import git.cmd
 import pytest
 from werkzeug.serving import make_server
 
+from core.gitcmd import ENV_EXECUTABLE
 from core.queue import build_queue
 from core.store import ALL_BUILDS
 from tests.integration.host_payloads import (
@@ -122,6 +124,7 @@ def spawned(monkeypatch) -> list[object]:
             super().__init__(args, *rest, **kwargs)
 
     monkeypatch.setattr(subprocess, "Popen", Recording)
+    monkeypatch.setattr(git.cmd, "safer_popen", Recording)  # where GitPython starts git
     return started
 
 
@@ -236,7 +239,9 @@ def test_a_good_trigger_runs_only_git_ls_remote_on_the_configured_url(
     )
     assert answer.status_code == 202, answer.get_json()
     (argv,) = spawned
-    assert argv[0] == "git" and "ls-remote" in argv
+    # env -u <every other variable> git -c <safe config> ... ls-remote ... -- <configured URL>
+    assert argv[0] == ENV_EXECUTABLE and argv[argv.index("git") + 1] == "-c"
+    assert "ls-remote" in argv
     assert argv[argv.index("--") + 1].startswith("file://")
 
 

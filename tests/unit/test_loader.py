@@ -321,6 +321,11 @@ def test_clone_url_accepts_the_usual_forms(url: str) -> None:
         ("/srv/git/demo.git", "file:///path/to/repo"),
         ("file://host/srv/demo.git", "file:///path/to/repo"),
         ("https:///a/b.git", "has no host"),
+        ("https://gitlab.example.com/a/b.git?private_token=ghp_token", "query string"),
+        ("https://example.com/a/b.git?access_token=ghp_token&x=1", "query string"),
+        ("http://example.com/a.git?ghp_token", "query string"),
+        ("ssh://git@host/a/b.git?ghp_token", "query string"),
+        ("https://example.com/a/b.git#ghp_token", "query string or fragment"),
     ],
 )
 def test_clone_url_refuses_credentials_helpers_and_options(url: str, expected: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.events import RefType
-from core.trigger import TriggerError, TriggerKind, parse_trigger_body, ref_name_problem
+from core.gitnames import short_name_problem as ref_name_problem
+from core.trigger import TriggerError, TriggerKind, parse_trigger_body
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 
 from core.gitcmd import failure_reason, git_environment, strip_credentials, url_host
-from worker.checkout import (
-    mirror_name,
-    normalize_context,
-    normalize_dockerfile,
-    resolve_build_context,
-    valid_ref_name,
-    validate_sha,
-)
+from worker.checkout import normalize_context, normalize_dockerfile, resolve_build_context
 from worker.errors import ContextError, WorkerError
+from worker.mirror import mirror_name, valid_ref_name, validate_sha
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

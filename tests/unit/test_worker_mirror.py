@@ -76,7 +76,8 @@ def test_the_exact_commit_is_fetched_into_a_bare_mirror_and_a_rebuild_fetches_no
     repo.commit({"a.txt": "2\n"})
     assert mirror.fetch_commit(source(repo, first), deadline()) == FetchResult("commit")
     assert (mirror.path / "HEAD").is_file() and not (mirror.path / ".git").exists()
-    assert mirror.git.run(["rev-parse", "refs/heads/master"], 10).stdout.strip() == first
+    master = "refs/autobuild/heads/master"
+    assert mirror.git.run(["rev-parse", master], 10).stdout.strip() == first
     assert mirror.fetch_commit(source(repo, first), deadline()) == FetchResult("present")
 
 
@@ -139,7 +140,7 @@ def test_a_tag_build_of_an_annotated_tag_object_builds_the_commit_it_points_to(r
     repo.commit({"a.txt": "later\n"})
     tag = source(repo, tag_object, "v2.0", RefType.TAG)
     assert mirror.fetch_commit(tag, deadline()) == FetchResult("commit", peeled=tagged)
-    assert mirror.ref_target("refs/tags/v2.0", deadline()) == tag_object
+    assert mirror.ref_target("refs/autobuild/tags/v2.0", deadline()) == tag_object
     assert mirror.fetch_commit(tag, deadline()) == FetchResult("present", peeled=tagged)
     # The tagged commit itself is an ordinary commit build.
     assert mirror.fetch_commit(source(repo, tagged, "v2.0", RefType.TAG), deadline()) == (
@@ -192,7 +193,8 @@ def test_a_tag_object_is_checked_against_the_ref_the_fallback_fetched(tmp_path, 
     mirror._fetch = by_ref_only
     result = mirror.fetch_commit(source(repo, tag_object, "v1", RefType.TAG), deadline())
     assert result == FetchResult("ref", peeled=tagged)
-    assert fetched == [f"+{tag_object}:refs/tags/v1", "+refs/tags/v1:refs/tags/v1"]  # no third
+    local = "refs/autobuild/tags/v1"
+    assert fetched == [f"+{tag_object}:{local}", f"+refs/tags/v1:{local}"]  # no third
 
 
 def test_the_export_of_a_tag_object_is_its_commit(tmp_path, repo, mirror):
@@ -331,3 +333,31 @@ def test_waiting_for_the_mirror_counts_against_the_deadline(mirror):
     finally:
         release.set()
         thread.join()
+
+
+@pytest.mark.parametrize("ref_type", [RefType.BRANCH, RefType.TAG])
+def test_a_ref_named_like_an_earlier_refs_directory_still_builds(tmp_path, repo, ref_type):
+    """``deploy/x`` then ``deploy``, then ``deploy/x`` again: the mirror's own refs never stand
+    in each other's way, whatever the host's refs were called when they were fetched."""
+    kind = "tags" if ref_type is RefType.TAG else "heads"
+    first = repo.commit({"a": "1\n"})
+    repo.git("update-ref", f"refs/{kind}/deploy/x", first)
+    assert mirror_fetch(tmp_path, repo, first, "deploy/x", ref_type).method == "commit"
+    repo.git("update-ref", "-d", f"refs/{kind}/deploy/x")
+    second = repo.commit({"a": "2\n"})
+    repo.git("update-ref", f"refs/{kind}/deploy", second)
+    assert mirror_fetch(tmp_path, repo, second, "deploy", ref_type).method == "commit"
+    repo.git("update-ref", "-d", f"refs/{kind}/deploy")
+    repo.git("update-ref", f"refs/{kind}/deploy/x", second)
+    repo.commit({"a": "3\n"})
+    old = repo.commit({"a": "4\n"})
+    tip = repo.commit({"a": "5\n"})
+    repo.git("update-ref", f"refs/{kind}/deploy/x", tip)  # ``old`` is under it, at no tip:
+    repo.git("reset", "-q", "--hard", second)  # protocol v0 has the ref fetched instead
+    assert mirror_fetch(tmp_path, repo, old, "deploy/x", ref_type, v0=True).method == "ref"
+
+
+def mirror_fetch(tmp_path, repo, sha, name, ref_type, v0=False):
+    config = (("protocol.version", "0"),) if v0 else ()
+    mirror = Mirror(tmp_path / "mirrors" / "stale", {"PATH": os.environ["PATH"]}, config)
+    return mirror.fetch_commit(GitSource(repo.url, sha, ref_type, name), deadline())

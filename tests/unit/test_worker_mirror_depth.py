@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from core.events import RefType
-from worker.checkout import SHALLOW_REFUSED, FetchResult, GitSource, Mirror
 from worker.deadline import Deadline
+from worker.mirror import SHALLOW_REFUSED, FetchResult, GitSource, Mirror
 
 GIT_ENV = {
     **os.environ,
