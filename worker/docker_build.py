@@ -147,6 +147,27 @@ def daemon_answers(api: Any) -> bool:
     return True
 
 
+def label_and_tag(
+    api: Any,
+    request: BuildRequest,
+    result: BuildResult,
+    deadline: Deadline,
+    on_line: LineFn,
+    check: Checkpoint,
+) -> BuildResult:
+    """Stamp the build's labels on the built image (all of them in one step: worker.labels) and
+    give it every other tag."""
+    if request.labels:
+        labelled = label_image(
+            api, result.image_id, request.labels, request.primary_reference, deadline, check
+        )
+        result = BuildResult(labelled, result.last_step, result.lines)
+        on_line(f"Labelled {labelled[:19]}: {', '.join(sorted(request.labels))}")
+    for tag in request.tags[1:]:
+        api.tag(result.image_id, request.image, tag=tag, force=True)
+    return result
+
+
 def build_image(
     api: Any,
     request: BuildRequest,
@@ -186,15 +207,7 @@ def build_image(
                     f" ({failed.message.rstrip('.')})"
                 ) from failed
             raise
-        if request.labels:  # all of them in one step (worker.labels)
-            labelled = label_image(
-                api, result.image_id, request.labels, request.primary_reference, deadline, check
-            )
-            result = BuildResult(labelled, result.last_step, result.lines)
-            on_line(f"Labelled {labelled[:19]}: {', '.join(sorted(request.labels))}")
-        for tag in request.tags[1:]:
-            api.tag(result.image_id, request.image, tag=tag, force=True)
-        return result
+        return label_and_tag(api, request, result, deadline, on_line, check)
     except docker.errors.APIError as exc:
         if exc.is_client_error():
             raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc
