@@ -20,8 +20,9 @@ from tests.integration.worker_helpers import (
 from worker import jobs
 from worker.errors import DockerBuildError
 from worker.jobs import execute_build
-from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
+from worker.phases.base import Phase, PhaseEnv, PhaseOutput, PhaseRecorder, Results
 from worker.phases.verify import Verdict
+from worker.progress import RecordProgress
 
 pytestmark = pytest.mark.integration
 
@@ -196,3 +197,19 @@ def test_a_new_attempt_starts_with_no_phases_and_no_progress(loop_context):
     assert status == "success"
     assert [(p.name, p.status) for p in seen[0].phases] == [("fetch", PhaseStatus.RUNNING)]
     assert seen[0].progress == Progress()
+
+
+def test_an_old_attempts_phases_and_progress_never_land_on_the_next_attempt(
+    tmp_path, redis_url, clean_redis
+):
+    repository = make_repository("https://git.invalid/octo/app.git", "127.0.0.1:5000/octo/app")
+    context = make_context(tmp_path, redis_url, clean_redis, [repository])
+    record = create_record(context.store, repository, "a" * 40)
+    context.store.update(record.id, attempt=2)  # queued again meanwhile, as attempt 2
+    old = RecordProgress(context.store, record.id, attempt=1)
+    old.step(4, 5)
+    PhaseRecorder(context.store, record.id, attempt=1).start("build")
+    current = context.store.require(record.id)
+    assert current.phases == () and current.progress == Progress()
+    RecordProgress(context.store, record.id, attempt=2).step(1, 5)
+    assert context.store.require(record.id).progress.step() == StepProgress(1, 5)
