@@ -13,7 +13,7 @@ from app.errors import ApiError
 from app.filters import UnknownStatusError, parse_statuses
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
-from core.logs import follow_log, read_log
+from core.logs import follow_build, follow_log, read_log
 from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -122,19 +122,26 @@ def get_logs(build_id: str) -> Response:
 
 
 def _event_stream(build_id: str) -> Iterator[str]:
-    """Server-Sent Events: a ``line`` event per log line, then ``end`` with the final status."""
+    """Server-Sent Events: a ``line`` event per log line, a ``build`` event (the build's JSON,
+    with its phases and progress) whenever the record changed, before the lines it goes with;
+    then ``end`` with the final status."""
     context = app_context()
     after = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
-    for line in follow_log(
+    sent = ""
+    for item in follow_build(
         context.redis, context.store, build_id, after, deadline_seconds=FOLLOW_DEADLINE_SECONDS
     ):
-        if line is None:
+        if item is None:
             yield ": keep-alive\n\n"
-            continue
-        payload = json.dumps(
-            {"text": line.text, "time": line.time.isoformat(), "phase": line.phase}
-        )
-        yield f"id: {line.id}\nevent: line\ndata: {payload}\n\n"
+        elif isinstance(item, BuildRecord):
+            payload = json.dumps(item.to_json())
+            if payload != sent:
+                sent = payload
+                yield f"event: build\ndata: {payload}\n\n"
+        else:
+            line = {"text": item.text, "time": item.time.isoformat(), "phase": item.phase}
+            payload = json.dumps({**line, "marker": item.marker})
+            yield f"id: {item.id}\nevent: line\ndata: {payload}\n\n"
     record = context.store.get(build_id)
     status = record.status.value if record else "unknown"
     yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"

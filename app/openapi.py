@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from app.hosts import HOSTS
+from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
 from core.build import BuildStatus
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -33,7 +34,6 @@ def _error(description: str) -> JsonObject:
     return _json(_ref("Error"), description)
 
 
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 BUILD_SCHEMA: JsonObject = {
     "type": "object",
     "required": [
@@ -65,6 +65,9 @@ BUILD_SCHEMA: JsonObject = {
         "retry_of": {"type": ["string", "null"]},
         "skipped_tags": {"type": "array", "items": {"type": "string"}},
         "delivery_id": {"type": ["string", "null"]},
+        "phases": {"type": "array", "items": PHASE_SCHEMA,
+                   "description": "This attempt's phases, in order (docs/builds.md)."},
+        "progress": PROGRESS_SCHEMA,
     },
 }  # fmt: skip
 
@@ -231,7 +234,9 @@ def _operations() -> JsonObject:
                 "responses": {
                     "200": {
                         "description": "The log so far (text/plain, one line per line) or an "
-                        "event stream (Accept: text/event-stream): 'line' events, then 'end'.",
+                        "event stream (Accept: text/event-stream): 'line' events (text, time, "
+                        "phase, marker), 'build' events (the build, when it changed), then "
+                        "'end'.",
                         "content": {
                             "text/plain": {"schema": {"type": "string"}},
                             "text/event-stream": {"schema": {"type": "string"}},

@@ -9,7 +9,6 @@ cookie and the ``X-Requested-With`` header (see ``app.auth``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,9 +26,10 @@ from app.auth import (
 )
 from app.context import AppContext, app_context
 from app.filters import UnknownStatusError, parse_statuses
+from app.phaseview import phases_for
 from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
-from core.logs import LogLine, read_log
+from core.logs import read_log
 from core.masking import Masker
 
 blueprint = Blueprint("ui", __name__)
@@ -41,13 +41,6 @@ ACTIVE_FILTER = ",".join(
     s.value for s in (BuildStatus.QUEUED, BuildStatus.CLONING, BuildStatus.BUILDING,
                       BuildStatus.PUSHING)
 )  # fmt: skip
-STEP_RE = re.compile(r"^Step (\d+)/(\d+) : ")
-# A tag pushed: the worker's "Pushed <image>:<tag> as <digest>", or Docker's "<tag>: digest: ...".
-WORKER_PUSHED_RE = re.compile(r"^Pushed \S+:([^:\s/]+) as sha256:[0-9a-f]{64}")
-DOCKER_PUSHED_RE = re.compile(r"^([^:\s/]+): digest: sha256:[0-9a-f]{64}")
-MARKER_PREFIX = "==> "  # BuildLog.phase lines
-PHASES = (("clone", "Clone"), ("build", "Build"), ("push", "Push"))
-STATUS_PHASE = {BuildStatus.CLONING: 0, BuildStatus.BUILDING: 1, BuildStatus.PUSHING: 2}
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -157,72 +150,7 @@ blueprint.add_app_template_filter(iso, "iso")
 blueprint.add_app_template_filter(clock, "clock")
 
 
-def is_marker(line: LogLine) -> bool:
-    """A phase marker line (``BuildLog.phase``), shown as a heading in the log."""
-    return line.phase is not None and line.text.startswith(MARKER_PREFIX)
-
-
 blueprint.add_app_template_filter(duration, "duration")
-blueprint.add_app_template_test(is_marker, "marker")
-
-
-# --- build phases ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str  # clone | build | push
-    title: str
-    state: str  # pending | active | done | failed | skipped
-    detail: str = ""
-    value: int | None = None  # progress, out of ``maximum``
-    maximum: int | None = None
-
-
-def _phase_reached(record: BuildRecord, lines: Sequence[LogLine]) -> int:
-    """The index of the phase the build is in (or ended in); -1 before it started."""
-    if record.status in STATUS_PHASE:
-        return STATUS_PHASE[record.status]
-    if record.status is BuildStatus.SUCCESS:
-        return len(PHASES)
-    seen = [i for i, (name, _) in enumerate(PHASES) for line in lines if line.phase == name]
-    if seen:
-        return max(seen)
-    return 0 if record.started_at is not None else -1
-
-
-def phases_for(record: BuildRecord, lines: Sequence[LogLine]) -> list[Phase]:
-    """Clone → build (step N of M) → push (tags pushed), as far as the status and log tell."""
-    reached = _phase_reached(record, lines)
-    step: tuple[int, int] | None = None
-    pushed: set[str] = set()
-    current = None
-    for line in lines:
-        current = line.phase or current
-        found = STEP_RE.match(line.text)
-        if found:
-            step = (int(found.group(1)), int(found.group(2)))
-        tag = WORKER_PUSHED_RE.match(line.text) or DOCKER_PUSHED_RE.match(line.text)
-        if tag and current == "push":
-            pushed.add(tag.group(1))
-    phases = []
-    for index, (name, title) in enumerate(PHASES):
-        if index < reached:
-            state = "done"
-        elif index == reached:
-            state = "failed" if record.status.terminal else "active"
-        else:
-            state = "skipped" if record.status.terminal else "pending"
-        detail, value, maximum = "", None, None
-        if name == "build" and step is not None:
-            number = step[1] if state == "done" else step[0]
-            detail, value, maximum = f"step {number} of {step[1]}", number, step[1]
-        elif name == "push" and state != "pending":
-            count = len(record.docker_tags) if state == "done" else len(pushed)
-            total = len(record.docker_tags)
-            detail, value, maximum = f"{count} of {total} tags pushed", count, total
-        phases.append(Phase(name, title, state, detail, value, maximum))
-    return phases
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -293,7 +221,7 @@ def build_page(build_id: str) -> str | tuple[str, int]:
         build=record,
         lines=lines,
         last_line_id=lines[-1].id if lines else "0",
-        phases=phases_for(record, lines),
+        phases=phases_for(record),
         pull_command=pull_command(record),
         repository=repository,
     )

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.events import RefType
+from core.progress import PhaseRecord, Progress
+from core.progress import iso_time as _iso
+from core.progress import parse_time as _parse_iso
 
 
 class BuildStatus(enum.StrEnum):
@@ -59,14 +62,6 @@ def new_build_id() -> str:
     return uuid.uuid4().hex
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 @dataclass(frozen=True)
 class BuildRecord:
     id: str
@@ -94,6 +89,8 @@ class BuildRecord:
     attempt: int = 1
     retry_of: str | None = None
     skipped_tags: tuple[str, ...] = ()  # not pushed: a newer commit's build had pushed them
+    phases: tuple[PhaseRecord, ...] = ()  # this attempt's phases so far (core.progress)
+    progress: Progress = field(default_factory=Progress)  # step N of M, tags pushed
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -111,6 +108,8 @@ class BuildRecord:
         data["created_at"] = _iso(self.created_at)
         data["started_at"] = _iso(self.started_at)
         data["finished_at"] = _iso(self.finished_at)
+        data["phases"] = [phase.to_json() for phase in self.phases]
+        data["progress"] = self.progress.to_json()
         return data
 
     def dumps(self) -> str:
@@ -145,4 +144,6 @@ class BuildRecord:
             attempt=data.get("attempt", 1),
             retry_of=data.get("retry_of"),
             skipped_tags=tuple(data.get("skipped_tags", ())),
+            phases=tuple(PhaseRecord.from_json(phase) for phase in data.get("phases", ())),
+            progress=Progress.from_json(data.get("progress")),
         )

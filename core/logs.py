@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from core.build import utcnow
+from core.build import BuildRecord, utcnow
 from core.masking import Masker
 from core.settings import Settings
 from core.store import BuildStore, log_key
@@ -24,6 +24,7 @@ class LogLine:
     time: datetime
     text: str
     phase: str | None = None
+    marker: bool = False  # a phase's heading line (``BuildLog.phase``): a field, not its text
 
     def render(self) -> str:
         stamp = self.time.strftime("%H:%M:%S")
@@ -61,21 +62,24 @@ class BuildLog:
             retention_seconds=max(settings.log_retention_days, 1) * 24 * 3600,
         )
 
-    def append(self, text: str, phase: str | None = None) -> None:
+    def append(self, text: str, phase: str | None = None, *, marker: bool = False) -> None:
         fields: dict[str, str] = {
             "t": utcnow().isoformat(),
             "l": self.masker.mask(text.rstrip("\n")),
         }
         if phase:
             fields["p"] = phase
+        if marker:
+            fields["m"] = "1"
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.key, fields, maxlen=self.max_lines, approximate=True)  # type: ignore[arg-type]
         pipe.expire(self.key, self.retention_seconds)
         pipe.execute()
 
     def phase(self, phase: str, text: str) -> None:
-        """A phase marker line, e.g. ``phase("clone", "Cloning ...")``."""
-        self.append(f"==> {text}", phase=phase)
+        """A phase marker line, e.g. ``phase("clone", "Cloning ...")``: flagged as a marker in
+        the stream (readers use the flag); the arrow is only for people reading the plain log."""
+        self.append(f"==> {text}", phase=phase, marker=True)
 
 
 def _decode(entry_id: bytes, fields: dict[bytes, bytes]) -> LogLine:
@@ -85,6 +89,7 @@ def _decode(entry_id: bytes, fields: dict[bytes, bytes]) -> LogLine:
         time=datetime.fromisoformat(fields[b"t"].decode()),
         text=fields[b"l"].decode(),
         phase=phase.decode() if phase else None,
+        marker=b"m" in fields,
     )
 
 
@@ -110,14 +115,37 @@ def follow_log(
 
     Yields None when ``block_ms`` passes without a line (a heartbeat for streaming answers).
     """
+    for item in follow_build(
+        connection, store, build_id, after, block_ms=block_ms, deadline_seconds=deadline_seconds
+    ):
+        if not isinstance(item, BuildRecord):
+            yield item
+
+
+def follow_build(
+    connection: redis.Redis,
+    store: BuildStore,
+    build_id: str,
+    after: str = "0",
+    *,
+    block_ms: int = 1000,
+    deadline_seconds: float | None = None,
+) -> Iterator[LogLine | BuildRecord | None]:
+    """:func:`follow_log`, with the build's record before each batch of lines (and each
+    heartbeat). The record is read after the lines, so it is at least as new as they are: the
+    worker records progress before the line that shows it."""
     started = utcnow()
     cursor = "0-0" if after in ("0", "-") else after
     key = log_key(build_id)
+    record = store.get(build_id)
     while True:
-        record = store.get(build_id)
         ended = record is None or record.status.terminal
         answer: Any = connection.xread({key: cursor}, count=500, block=None if ended else block_ms)
         entries: list[Any] = answer[0][1] if answer else []
+        if not ended:
+            record = store.get(build_id)
+        if record is not None:
+            yield record
         for entry_id, fields in entries:
             line = _decode(entry_id, fields)
             cursor = line.id

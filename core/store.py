@@ -369,8 +369,12 @@ class BuildStore:
                 except redis.WatchError:
                     continue
 
-    def update(self, build_id: str, **fields: Any) -> BuildRecord:
-        """Change fields other than the status, whatever the status is."""
+    def update(
+        self, build_id: str, *, expect_attempt: int | None = None, **fields: Any
+    ) -> BuildRecord:
+        """Change fields other than the status, whatever the status is; with ``expect_attempt``
+        only while the build is at that attempt (else the record is returned unchanged: a
+        worker's phases and progress never land on the next attempt)."""
         key = build_key(build_id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -379,7 +383,11 @@ class BuildStore:
                     raw = pipe.get(key)
                     if raw is None:
                         raise BuildNotFoundError(build_id)
-                    updated = BuildRecord.loads(raw).with_changes(**fields)
+                    current = BuildRecord.loads(raw)
+                    if expect_attempt is not None and current.attempt != expect_attempt:
+                        pipe.reset()
+                        return current
+                    updated = current.with_changes(**fields)
                     pipe.multi()
                     pipe.set(key, updated.dumps())
                     pipe.execute()

@@ -23,6 +23,7 @@ from worker.containment import BuildLimits, check_context_size, explain_limits
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import DaemonError, DockerBuildError, UserBuildError, api_error_text
 from worker.labels import label_image
+from worker.progress import ProgressSink
 from worker.streams import LineAssembler, Step, aux_value, parse_step, status_line, stream_error
 
 # https://github.com/distribution/reference: a tag, and a repository (host[:port]/path, lowercase).
@@ -80,8 +81,10 @@ def consume_build_stream(
     chunks: Iterable[Any],
     on_line: LineFn,
     checkpoint: Checkpoint = lambda: None,
+    progress: ProgressSink | None = None,
 ) -> BuildResult:
-    """Log every whole line of a build stream; the image id from ``aux.ID``, or raise.
+    """Log every whole line of a build stream; the image id from ``aux.ID``, or raise. Each
+    ``Step N/M`` record of the stream is reported to ``progress``.
 
     An ``error`` chunk raises :class:`DockerBuildError` with Docker's message (and the step it
     failed at); a stream that ends with neither an error nor an image id raises
@@ -95,7 +98,11 @@ def consume_build_stream(
     def emit(lines: list[str]) -> None:
         nonlocal step, count
         for line in lines:
-            step = parse_step(line) or step
+            found = parse_step(line)
+            if found is not None:
+                step = found
+                if progress is not None:
+                    progress.step(found.number, found.total)
             on_line(line)
             count += 1
 
@@ -140,14 +147,37 @@ def daemon_answers(api: Any) -> bool:
     return True
 
 
+def label_and_tag(
+    api: Any,
+    request: BuildRequest,
+    result: BuildResult,
+    deadline: Deadline,
+    on_line: LineFn,
+    check: Checkpoint,
+) -> BuildResult:
+    """Stamp the build's labels on the built image (all of them in one step: worker.labels) and
+    give it every other tag."""
+    if request.labels:
+        labelled = label_image(
+            api, result.image_id, request.labels, request.primary_reference, deadline, check
+        )
+        result = BuildResult(labelled, result.last_step, result.lines)
+        on_line(f"Labelled {labelled[:19]}: {', '.join(sorted(request.labels))}")
+    for tag in request.tags[1:]:
+        api.tag(result.image_id, request.image, tag=tag, force=True)
+    return result
+
+
 def build_image(
     api: Any,
     request: BuildRequest,
     deadline: Deadline,
     on_line: LineFn,
     checkpoint: Checkpoint | None = None,
+    progress: ProgressSink | None = None,
 ) -> BuildResult:
-    """Build ``request`` and tag the image with every tag; returns the image id."""
+    """Build ``request`` and tag the image with every tag; returns the image id. The steps go
+    to ``progress`` as they start."""
     check = checkpoint or deadline.checkpoint("building the image")
     try:
         check_context_size(
@@ -169,7 +199,7 @@ def build_image(
         )
         try:
             with explain_limits(request.limits):
-                result = consume_build_stream(chunks, on_line, check)
+                result = consume_build_stream(chunks, on_line, check, progress)
         except DockerBuildError as failed:
             if not daemon_answers(api):  # the daemon went away and took the step with it
                 raise DaemonError(
@@ -177,15 +207,7 @@ def build_image(
                     f" ({failed.message.rstrip('.')})"
                 ) from failed
             raise
-        if request.labels:  # all of them in one step (worker.labels)
-            labelled = label_image(
-                api, result.image_id, request.labels, request.primary_reference, deadline, check
-            )
-            result = BuildResult(labelled, result.last_step, result.lines)
-            on_line(f"Labelled {labelled[:19]}: {', '.join(sorted(request.labels))}")
-        for tag in request.tags[1:]:
-            api.tag(result.image_id, request.image, tag=tag, force=True)
-        return result
+        return label_and_tag(api, request, result, deadline, on_line, check)
     except docker.errors.APIError as exc:
         if exc.is_client_error():
             raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc

@@ -1,5 +1,5 @@
 """``run_build(build_id, attempt)``: the one rq entry point. Drives an attempt at a build through
-its phases and records how it ended.
+its phases (:mod:`worker.phases`: clone, build, push, verify) and records how it ended.
 
     queued -> cloning -> building -> pushing -> success
                  \\-> failed | error | timed_out  (canceled / superseded come from outside)
@@ -13,15 +13,16 @@ BuildWatcher` beats its heartbeat and stops it within a second or two of a cance
 build is cut, so the daemon removes the ``RUN`` container), or when the repository's ``timeout``
 or ``no_output_timeout`` is reached. Every failure becomes one status and one masked sentence in
 ``error`` (see :mod:`worker.errors`), and a last line in the build's log.
+The loop owns status changes, deadlines and error classification; the phases own their work.
+The record keeps each phase (``phases``) and the reported ``progress``: see docs/builds.md.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,33 +31,23 @@ from rq import Queue
 
 from buildrules.model import Config, Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
-from core.gitcmd import strip_credentials, url_host
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
 from core.masking import Masker, masker_for
+from core.progress import PhaseStatus, Progress
 from core.queue import build_queue
 from core.recovery import requeue_or_end
-from core.registry_address import image_path, registry_host_of
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
-from worker.cache import warm_layers
-from worker.checkout import GitSource, Mirror, checkout_context
-from worker.containment import housekeeping, limits_for
-from worker.deadline import Checkpoint, Deadline
-from worker.docker_build import (
-    LABEL_BUILD_ID,
-    LABEL_CREATED,
-    LABEL_REVISION,
-    LABEL_SOURCE,
-    BuildRequest,
-    build_image,
-    validate_reference,
-)
-from worker.docker_client import DEFAULT_TIMEOUT_SECONDS, DockerFactory, docker_factory, ping
+from worker.containment import housekeeping
+from worker.deadline import Deadline
+from worker.docker_client import DockerFactory, docker_factory
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
-from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, PushResult, push_all
-from worker.registry import RegistryClient, resolve_credentials
-from worker.tagorder import TagGuard
+from worker.phases import plan
+from worker.phases.base import Phase, PhaseEnv, PhaseOutput, PhaseRecorder, Results
+from worker.phases.verify import Verdict
+from worker.progress import RecordProgress
+from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS
 from worker.watch import BuildWatcher
 
 logger = logging.getLogger(__name__)
@@ -110,22 +101,8 @@ class WorkerContext:
         return build_queue(self.redis, self.settings.queue_name)
 
 
-def registry_credentials(settings: Settings, config: Config) -> dict[str, dict[str, str]]:
-    """The credentials of every configured registry whose variables are set (sent with builds,
-    for ``FROM`` images on those registries)."""
-    found: dict[str, dict[str, str]] = {}
-    for entry in config.registries:
-        try:
-            credentials = resolve_credentials(config, settings, entry.host)
-        except WorkerError:
-            continue
-        if credentials is not None:
-            found[entry.host] = credentials.auth_config()
-    return found
-
-
 class BuildRun:
-    """One attempt at one build record."""
+    """One attempt at one build record: the loop over its phases (:mod:`worker.phases`)."""
 
     def __init__(self, context: WorkerContext, record: BuildRecord) -> None:
         self.context = context
@@ -136,8 +113,10 @@ class BuildRun:
         self.watcher: BuildWatcher | None = None
         self.repository_config: Repository | None = None
         self.activity = "preparing the build"
+        self.recorder = PhaseRecorder(context.store, record.id, record.attempt)
+        self.plan: Sequence[Phase[Any, PhaseOutput]] = ()
+        self.pending: dict[str, Any] = {}  # phase outputs' fields, written with the next status
 
-    # -- helpers -----------------------------------------------------------------------------
     def transition(
         self, status: BuildStatus, expect: Collection[BuildStatus] | None, **fields: Any
     ) -> BuildRecord:
@@ -146,34 +125,6 @@ class BuildRun:
             self.record.id, status, expect=expect, expect_attempt=self.attempt, **fields
         )
         return self.record
-
-    def output(self, phase: str) -> Callable[[str], None]:
-        """Log lines of ``phase``; every line is output for the no-output watchdog."""
-
-        def emit(line: str) -> None:
-            if self.deadline is not None:
-                self.deadline.touch()
-            self.log.append(line, phase=phase)
-
-        return emit
-
-    def checkpoint(self, activity: str) -> Checkpoint:
-        """Called between stream chunks: a chunk is output; stop if the build must stop."""
-        deadline = self.deadline
-        assert deadline is not None
-
-        def check() -> None:
-            deadline.touch()
-            deadline.check(activity)
-
-        return check
-
-    def check_now(self, activity: str) -> None:
-        """Read the record now and stop if the build ended: before each tag is pushed."""
-        if self.watcher is not None:
-            self.watcher.check(activity)
-        elif self.deadline is not None:
-            self.deadline.check(activity)
 
     def repository(self) -> Repository:
         repository = self.context.config.find_repository(
@@ -188,8 +139,14 @@ class BuildRun:
 
     # -- the build ---------------------------------------------------------------------------
     def execute(self) -> str:
-        try:  # the build is ours once it leaves `queued` at this attempt
-            self.transition(BuildStatus.CLONING, expect={BuildStatus.QUEUED}, started_at=utcnow())
+        try:  # the build is ours once it leaves `queued` at this attempt; it starts afresh
+            self.transition(
+                BuildStatus.CLONING,
+                expect={BuildStatus.QUEUED},
+                started_at=utcnow(),
+                phases=(),
+                progress=Progress(),
+            )
         except StaleTransitionError as taken:
             return taken.record.status.value  # another worker has it, or it ended: not ours
         try:
@@ -206,7 +163,7 @@ class BuildRun:
                 heartbeat_seconds=self.context.settings.heartbeat_seconds,
             )
             self.watcher.start()
-            return self._run(repository)
+            return self._run(repository, self.deadline)
         except (StaleTransitionError, BuildStoppedError) as exc:
             return self.stopped(exc)
         except Exception as exc:
@@ -232,179 +189,54 @@ class BuildRun:
             if self.watcher is not None:
                 self.watcher.close()
 
-    def _run(self, repository: Repository) -> str:
-        context, record, deadline = self.context, self.record, self.deadline
-        assert deadline is not None
-        validate_reference(record.image, record.docker_tags)
-        host = registry_host_of(record.image)
-        credentials = resolve_credentials(context.config, context.settings, host)
-
-        self.activity = "fetching the commit"
-        source = GitSource(
-            repository.clone_url, record.commit, record.source_type, record.source_name
+    def _run(self, repository: Repository, deadline: Deadline) -> str:
+        """Every phase in order; their resources are released before the end is recorded."""
+        context = self.context
+        env = PhaseEnv(
+            context=context,
+            repository=repository,
+            deadline=deadline,
+            watcher=self.watcher,
+            log=self.log,
+            progress=RecordProgress(context.store, self.record.id, self.attempt),
+            current=lambda: self.record,
         )
-        self.log.phase(
-            "clone",
-            f"Fetching commit {source.short} ({record.source_type.value} {record.source_name})"
-            f" from {url_host(source.clone_url)}",
-        )
-        mirror = Mirror.for_repository(
-            context.settings.workdir,
-            repository.provider,
-            repository.name,
-            repository.clone_url,
-            context.settings.environ,
-            context.git_config,
-        )
-        api = None
-        try:
-            with checkout_context(
-                mirror,
-                source,
-                context=record.context,
-                dockerfile=record.dockerfile,
-                scratch_dir=context.scratch_dir,
-                deadline=deadline,
-                log=self.output("clone"),
-                max_bytes=context.settings.max_export_bytes,
-            ) as build_context:
-                how = {
-                    "present": "already in the mirror",
-                    "commit": "fetched",
-                    "ref": "fetched with its ref",
-                }
-                fetched = "Tag object" if build_context.fetch.peeled else "Commit"
-                self.log.append(
-                    f"{fetched} {source.short} {how[build_context.fetch.method]}", phase="clone"
-                )
-                if build_context.commit != record.commit:
-                    self.log.append(
-                        f"Tag {record.source_name} is an annotated tag object {source.short};"
-                        f" building its commit {build_context.commit[:7]}",
-                        phase="clone",
-                    )
+        self.plan = plan(repository)
+        results = Results()
+        with env.resources:
+            for phase in self.plan:
+                self.run_phase(phase, env, results)
+        return self.finish(results.get(Verdict))
 
-                # The record names the commit built (labels, tag order and the API read it).
-                self.transition(
-                    BuildStatus.BUILDING,
-                    expect={BuildStatus.CLONING},
-                    commit=build_context.commit,
-                )
-                record = self.record
-                self.activity = "building the image"
-                reference = f"{record.image}:{record.docker_tags[0]}"
-                self.log.phase(
-                    "build",
-                    f"Building {reference} from {record.dockerfile} in context {record.context}",
-                )
-                api = context.docker(
-                    DEFAULT_TIMEOUT_SECONDS, registry_credentials(context.settings, context.config)
-                )
-                if self.watcher is not None and hasattr(api, "abort_streams"):
-                    self.watcher.on_abort(api.abort_streams)
-                ping(api)
-                layer_cache = warm_layers(
-                    api,
-                    image=record.image,
-                    tags=record.docker_tags,
-                    build_caching=record.build_caching,
-                    own_images=repository.images,
-                    credentials=credentials,
-                    deadline=deadline,
-                    on_line=self.output("build"),
-                    checkpoint=self.checkpoint("pulling the layer cache"),
-                    registry_timeout=context.registry_timeout,
-                )
-                request = BuildRequest(
-                    context_dir=build_context.directory,
-                    dockerfile=build_context.dockerfile,
-                    image=record.image,
-                    tags=record.docker_tags,
-                    labels=self.labels(repository),
-                    build_args=dict(record.build_args),
-                    limits=limits_for(repository, context.settings.max_context_bytes),
-                    cache_from=layer_cache.cache_from,
-                    nocache=layer_cache.nocache,
-                )
-                result = build_image(
-                    api,
-                    request,
-                    deadline,
-                    on_line=self.output("build"),
-                    checkpoint=self.checkpoint("building the image"),
-                )
-            self.log.append(f"Built image {result.image_id}", phase="build")
+    def run_phase(self, phase: Phase[Any, PhaseOutput], env: PhaseEnv, results: Results) -> None:
+        """One phase: skipped if not wanted; else the build's status for it (with the fields
+        the phases before asked for), then its record's start, its work and its end."""
+        if not phase.wanted(env, results):
+            self.recorder.skip([phase.name])
+            return
+        self.activity = phase.activity
+        if phase.status is not None and phase.status is not self.record.status:
+            self.transition(phase.status, expect={self.record.status}, **self.pending)
+            self.pending = {}
+        self.recorder.start(phase.name)
+        output = phase.run(env, phase.prepare(env, results))
+        self.recorder.end(PhaseStatus.SUCCESS)
+        results.add(output)
+        self.pending.update(output.record_fields())
 
-            self.transition(
-                BuildStatus.PUSHING, expect={BuildStatus.BUILDING}, image_id=result.image_id
-            )
-            self.activity = "pushing the image"
-            self.log.phase("push", f"Pushing {record.image} ({', '.join(record.docker_tags)})")
-            guard = TagGuard(
-                context.store,
-                record,
-                deadline,
-                self.watcher,
-                self.output("push"),
-                lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
-            )
-            with RegistryClient(host, credentials, timeout=context.registry_timeout) as registry:
-                pushed = push_all(
-                    api,
-                    record.image,
-                    image_path(record.image),
-                    registry,
-                    record.docker_tags,
-                    credentials,
-                    deadline,
-                    on_line=self.output("push"),
-                    checkpoint=self.checkpoint("pushing the image"),
-                    read_timeout=context.push_read_timeout,
-                    before_tag=lambda reference: self.check_now(f"pushing {reference}"),
-                    guard=guard,
-                )
-        finally:
-            if api is not None:
-                api.close()  # also drops a build still streaming: the daemon then aborts it
-        return self.finish(pushed, result.image_id)
-
-    def finish(self, pushed: PushResult, image_id: str) -> str:
-        record = self.record
-        skipped = ", ".join(pushed.skipped)
-        if pushed.digest is None:
-            message = (
-                f"Nothing was pushed: builds of newer commits of {record.source_name} had"
-                f" already pushed {skipped}."
-            )
-            self.log.append(f"Build superseded: {message}")
-            self.transition(
-                BuildStatus.SUPERSEDED,
-                expect={BuildStatus.PUSHING},
-                error=message,
-                skipped_tags=pushed.skipped,
-            )
-            return BuildStatus.SUPERSEDED.value
-        note = f"; skipped {skipped} (newer commits' builds had pushed them)" if skipped else ""
-        self.log.append(
-            f"Build succeeded: {record.image} ({', '.join(pushed.tags)}) is {pushed.digest}{note}"
-        )
+    def finish(self, verdict: Verdict) -> str:
+        """The end the phases came to (the log line first: a follower stops at the status)."""
+        self.log.append(verdict.line)
         self.transition(
-            BuildStatus.SUCCESS,
-            expect={BuildStatus.PUSHING},
-            digest=pushed.digest,
-            image_id=image_id,
-            error=None,
-            skipped_tags=pushed.skipped,
+            verdict.status, expect={self.record.status}, **{**self.pending, **verdict.fields}
         )
-        return BuildStatus.SUCCESS.value
+        return verdict.status.value
 
-    def labels(self, repository: Repository) -> dict[str, str]:
-        return {
-            LABEL_SOURCE: strip_credentials(repository.clone_url),
-            LABEL_REVISION: self.record.commit,
-            LABEL_CREATED: datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            LABEL_BUILD_ID: self.record.id,
-        }
+    def close_phases(self, status: PhaseStatus) -> None:
+        """The attempt ended early: the running phase ends ``status``, the rest are skipped."""
+        recorded = {phase.name for phase in self.recorder.phases}
+        rest = [phase.name for phase in self.plan if phase.name not in recorded]
+        self.recorder.close(status, rest)
 
     def stopped(self, exc: BaseException) -> str:
         """The build ended from outside (canceled, superseded, queued again as another attempt):
@@ -412,6 +244,7 @@ class BuildRun:
         current = self.context.store.get(self.record.id)
         if current is None:
             return "missing"
+        self.close_phases(PhaseStatus.CANCELED)  # a no-op once another attempt has the build
         if current.attempt != self.attempt:
             self.log.append(
                 f"Attempt {self.attempt} stopped while {self.activity}: the build was queued"
@@ -436,8 +269,12 @@ class BuildRun:
                 self.context.masker.mask(details),
             )
         current = self.context.store.get(self.record.id)
-        if current is None or current.status.terminal or current.attempt != self.attempt:
+        if current is None or current.attempt != self.attempt:
             return current.status.value if current else "missing"  # its story is told elsewhere
+        if current.status.terminal:  # ended from outside meanwhile (canceled, superseded)
+            self.close_phases(PhaseStatus.CANCELED)
+            return current.status.value
+        self.close_phases(PhaseStatus.FAILED)
         if outcome.retryable and self.repository_config is not None:
             if delay is None:
                 delay = self.context.settings.retry_delay(self.attempt)

@@ -22,6 +22,7 @@ import urllib3.exceptions
 
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import DaemonError, PushError, PushRefusedError, RegistryError, api_error_text
+from worker.progress import ProgressSink
 from worker.registry import DIGEST_RE, Credentials, RegistryClient, verify_digest
 from worker.streams import aux_value, status_line, stream_error
 
@@ -135,10 +136,12 @@ def push_all(
     *,
     before_tag: Callable[[str], None] | None = None,
     guard: PushGuard | None = None,
+    progress: ProgressSink | None = None,
 ) -> PushResult:
     """Push every tag and have the registry confirm it, one tag at a time; all must share one
     digest. ``before_tag(reference)`` runs before each push (it raises to stop the build: a
-    cancel never lets another tag out); ``guard`` may skip a tag and records each one pushed."""
+    cancel never lets another tag out); ``guard`` may skip a tag and records each one pushed;
+    ``progress`` hears of each tag the registry confirmed."""
     pushed: list[tuple[str, str]] = []
     skipped: list[str] = []
     for tag in tags:
@@ -165,6 +168,8 @@ def push_all(
             on_line(f"Registry {registry.host} confirms {reference} is {digest}")
             if guard is not None:
                 guard.record_push(tag, digest)
+            if progress is not None:
+                progress.pushed(tag, digest)
             pushed.append((tag, digest))
     if not pushed and not skipped:
         raise PushError(f"There was no tag to push for {image}")

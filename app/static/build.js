@@ -4,13 +4,9 @@
 (function () {
   const A = window.Autobuild;
   const POLL_MS = 2000;
-  const STEP_RE = /^Step (\d+)\/(\d+) : /;
-  /* A tag pushed: the worker's "Pushed <image>:<tag> as <digest>", or Docker's "<tag>: digest: ...". */
-  const WORKER_PUSHED_RE = /^Pushed \S+:([^:\s/]+) as sha256:[0-9a-f]{64}/;
-  const DOCKER_PUSHED_RE = /^([^:\s/]+): digest: sha256:[0-9a-f]{64}/;
-  const MARKER_PREFIX = "==> ";
-  const PHASES = ["clone", "build", "push"];
-  const STATUS_PHASE = { cloning: 0, building: 1, pushing: 2 };
+  /* The rows of phases, as app/phaseview.py draws them: verify reads as part of push. */
+  const ROWS = [["clone", "Clone", ["clone"]], ["build", "Build", ["build"]], ["push", "Push", ["push", "verify"]]];
+  const STATUS_ROW = { cloning: 0, building: 1, pushing: 2 };
 
   const root = document.getElementById("build");
   if (!root) return;
@@ -25,23 +21,9 @@
   let lastId = root.dataset.after || "0";
   let source = null;
   let pollTimer = null;
-  const progress = { step: null, pushed: new Set(), current: null, seen: new Set() };
+  let streamed = false;  /* the open stream sends the record as it changes: no need to poll */
 
   /* -- the log ------------------------------------------------------------------------------ */
-
-  /* Follow the progress a line tells; true when it starts a new phase. */
-  function track(text, phase) {
-    const changed = Boolean(phase) && phase !== progress.current;
-    if (phase) {
-      progress.current = phase;
-      progress.seen.add(phase);
-    }
-    const step = STEP_RE.exec(text);
-    if (step) progress.step = [Number(step[1]), Number(step[2])];
-    const pushed = WORKER_PUSHED_RE.exec(text) || DOCKER_PUSHED_RE.exec(text);
-    if (pushed && progress.current === "push") progress.pushed.add(pushed[1]);
-    return changed;
-  }
 
   function atBottom() {
     return logNode.scrollHeight - logNode.scrollTop - logNode.clientHeight < 40;
@@ -50,16 +32,12 @@
   function appendLine(line) {
     const stick = follow.checked;
     const time = new Date(line.time);
-    const marker = Boolean(line.phase) && line.text.startsWith(MARKER_PREFIX);
-    const span = A.el("span", { class: marker ? "line marker" : "line", dataset: { phase: line.phase || "" } },
+    const span = A.el("span", { class: line.marker ? "line marker" : "line", dataset: { phase: line.phase || "" } },
       A.el("time", { datetime: line.time }, time.toISOString().slice(11, 19)), " " + line.text);
     logNode.append(span, "\n");
-    const newPhase = track(line.text, line.phase);
     markErrorLine(span);
-    renderPhases();
     logEmpty.hidden = true;
     if (stick) logNode.scrollTop = logNode.scrollHeight;
-    return newPhase;
   }
 
   function openStream() {
@@ -68,22 +46,28 @@
     logState.textContent = "live";
     source.addEventListener("line", function (event) {
       lastId = event.lastEventId || lastId;
-      if (appendLine(JSON.parse(event.data))) refresh();  /* a new phase: a new status too */
+      appendLine(JSON.parse(event.data));
       A.setConnectionLost(false);
+    });
+    /* The record (status, phases, progress) whenever it changed, before the lines it goes with. */
+    source.addEventListener("build", function (event) {
+      streamed = true;
+      render(JSON.parse(event.data));
     });
     source.addEventListener("end", function (event) {
       source.close();
       source = null;
+      streamed = false;
       logState.textContent = "complete";
       const data = JSON.parse(event.data);
       if (data.status && data.status !== status) refresh();
-      else renderPhases();
     });
     source.addEventListener("open", function () { A.setConnectionLost(false); });
     source.addEventListener("error", function () {
       if (!source) return;
       if (source.readyState === EventSource.CLOSED) {
         source = null;
+        streamed = false;
         A.setConnectionLost(true);
         logState.textContent = "reconnecting";
         setTimeout(openStream, 3000);
@@ -107,47 +91,88 @@
     logNode.querySelectorAll(".line").forEach(markErrorLine);
   }
 
-  /* -- phases ------------------------------------------------------------------------------- */
+  /* -- phases: drawn from the record's phases and progress ---------------------------------- */
 
-  function phaseReached() {
-    if (status in STATUS_PHASE) return STATUS_PHASE[status];
-    if (status === "success") return PHASES.length;
-    let reached = -1;
-    PHASES.forEach(function (name, index) { if (progress.seen.has(name)) reached = index; });
-    if (reached >= 0) return reached;
-    return build && build.started_at ? 0 : -1;
+  function rows() {
+    const all = ROWS.slice();
+    const known = new Set([].concat.apply([], ROWS.map(function (row) { return row[2]; })));
+    (build.phases || []).forEach(function (phase) {
+      if (known.has(phase.name)) return;
+      known.add(phase.name);
+      const title = phase.name.replace(/_/g, " ");
+      all.push([phase.name, title.charAt(0).toUpperCase() + title.slice(1), [phase.name]]);
+    });
+    return all;
+  }
+
+  function stateFromStatus(index) {
+    const terminal = A.isTerminal(status);
+    if (status === "success") return "done";
+    const reached = status in STATUS_ROW ? STATUS_ROW[status] : (build.started_at ? 0 : -1);
+    if (index < reached) return "done";
+    if (index === reached) return terminal ? "failed" : "active";
+    return terminal ? "skipped" : "pending";
+  }
+
+  function stateFromPhases(phases, names) {
+    const terminal = A.isTerminal(status);
+    const statuses = new Set(phases.map(function (phase) { return phase.status; }));
+    if (!phases.length) return terminal ? "skipped" : "pending";
+    if (statuses.has("failed") || statuses.has("canceled")) return "failed";
+    if (statuses.has("running")) return terminal ? "failed" : "active";
+    if (statuses.size === 1 && statuses.has("skipped")) return "skipped";
+    if (phases.length < names && !terminal) return "active";
+    return "done";
+  }
+
+  function detail(name, state) {
+    const progress = build.progress || { steps: [], pushed: [] };
+    if (name === "build") {
+      const step = (progress.steps || []).find(function (s) { return s.platform === null; });
+      if (!step) return null;
+      const number = state === "done" ? step.total : step.number;
+      return ["step " + number + " of " + step.total, number, step.total];
+    }
+    if (name === "push" && state !== "pending") {
+      const total = build.docker_tags.length;
+      const pushed = new Set((progress.pushed || []).map(function (p) { return p.tag; }));
+      const count = state === "done" ? total : pushed.size;
+      return [count + " of " + total + " tags pushed", count, total];
+    }
+    return null;
+  }
+
+  function phaseNode(name, title) {
+    let node = document.querySelector('.phase[data-phase="' + name + '"]');
+    if (!node) {
+      node = A.el("li", { class: "phase", dataset: { phase: name } },
+        A.el("span", { class: "phase-title" }, title), " ",
+        A.el("span", { class: "phase-detail" }), " ", A.el("progress", {}));
+      document.getElementById("phases").append(node);
+    }
+    return node;
   }
 
   function renderPhases() {
-    const terminal = A.isTerminal(status);
-    const reached = phaseReached();
-    const tagCount = Number(root.dataset.tags);
-    PHASES.forEach(function (name, index) {
-      const node = document.querySelector('.phase[data-phase="' + name + '"]');
-      let state = "pending";
-      if (index < reached) state = "done";
-      else if (index === reached) state = terminal ? "failed" : "active";
-      else if (terminal) state = "skipped";
+    if (!build) return;  /* the server drew them; the first answer from the API redraws them */
+    const recorded = status === "queued" ? [] : (build.phases || []);
+    rows().forEach(function (row, index) {
+      const names = row[2];
+      let state;
+      if (recorded.length) {
+        const mine = recorded.filter(function (phase) { return names.indexOf(phase.name) !== -1; });
+        state = stateFromPhases(mine, names.length);
+      } else {
+        state = index < ROWS.length ? stateFromStatus(index) : "pending";
+      }
+      const node = phaseNode(row[0], row[1]);
       node.className = "phase phase-" + state;
       const bar = node.querySelector("progress");
-      let detail = "";
-      let value = null;
-      let max = null;
-      if (name === "build" && progress.step) {
-        const number = state === "done" ? progress.step[1] : progress.step[0];
-        detail = "step " + number + " of " + progress.step[1];
-        value = number;
-        max = progress.step[1];
-      } else if (name === "push" && state !== "pending") {
-        const count = state === "done" ? tagCount : progress.pushed.size;
-        detail = count + " of " + tagCount + " tags pushed";
-        value = count;
-        max = tagCount;
-      }
-      node.querySelector(".phase-detail").textContent = detail;
-      if (max) {
-        bar.max = max;
-        bar.value = value;
+      const shown = detail(row[0], state);
+      node.querySelector(".phase-detail").textContent = shown ? shown[0] : "";
+      if (shown && shown[2]) {
+        bar.max = shown[2];
+        bar.value = shown[1];
       } else if (state === "active") {
         bar.removeAttribute("value");  /* indeterminate */
       } else {
@@ -204,7 +229,8 @@
 
   async function poll() {
     pollTimer = null;
-    await refresh();
+    if (!(source && streamed)) await refresh();  /* an answer older than the stream's record
+                                                     must not draw over it */
     if (!A.isTerminal(status)) pollTimer = setTimeout(poll, POLL_MS);
   }
 
@@ -238,9 +264,6 @@
 
   /* -- start -------------------------------------------------------------------------------------- */
 
-  logNode.querySelectorAll(".line").forEach(function (span) {
-    track(span.lastChild.textContent.replace(/^ /, ""), span.dataset.phase || null);
-  });
   markErrorLines();
   follow.addEventListener("change", function () {
     if (follow.checked) logNode.scrollTop = logNode.scrollHeight;

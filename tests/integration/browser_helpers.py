@@ -27,8 +27,12 @@ from core.build import BuildRecord, BuildStatus
 from core.events import RefType
 from core.logs import BuildLog
 from core.masking import Masker
+from core.progress import PhaseStatus
 from core.store import BuildStore
 from tests.integration.services import unavailable
+from worker.phases.base import PhaseRecorder
+from worker.progress import RecordProgress
+from worker.streams import parse_step
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
@@ -224,31 +228,47 @@ def run_fake_build(
     store: BuildStore, record: BuildRecord, pause: Any = None, fail_at_step: int | None = None
 ) -> BuildRecord:
     """Walk a build through clone, build and push writing the log the way worker.jobs does
-    (phase markers, lines tagged with their phase); ``pause()`` is called between lines (a test
-    waits there); optionally fail at a step."""
+    (phase markers, lines tagged with their phase) and recording its phases and progress the
+    way the worker's phases do (the step before its line, a tag once confirmed); ``pause()`` is
+    called between lines (a test waits there); optionally fail at a step."""
     log = build_log(store, record.id)
+    phases = PhaseRecorder(store, record.id, record.attempt)
+    progress = RecordProgress(store, record.id, record.attempt)
     wait = pause or (lambda: None)
     store.transition(record.id, BuildStatus.CLONING)
+    phases.start("clone")
     log.phase("clone", f"Fetching commit {record.commit[:12]} (branch {record.source_name})")
     log.append(f"Commit {record.commit[:12]} fetched", phase="clone")
     wait()
+    phases.end(PhaseStatus.SUCCESS)
     store.transition(record.id, BuildStatus.BUILDING)
+    phases.start("build")
     log.phase("build", f"Building {record.image}:{record.docker_tags[0]} from {record.dockerfile}")
     for line in BUILD_STEPS:
-        if fail_at_step is not None and line.startswith(f"Step {fail_at_step + 1}/"):
+        step = parse_step(line)
+        if fail_at_step is not None and step is not None and step.number == fail_at_step + 1:
             error = "The command '/bin/sh -c echo compiling && exit 3' returned a non-zero code: 3"
             log.append(f"Build failed: {error}")
+            phases.close(PhaseStatus.FAILED, ["push", "verify"])
             return store.transition(record.id, BuildStatus.FAILED, error=error)
+        if step is not None:
+            progress.step(step.number, step.total)
         log.append(line, phase="build")
         wait()
+    phases.end(PhaseStatus.SUCCESS)
     store.transition(record.id, BuildStatus.PUSHING)
+    phases.start("push")
     log.phase("push", f"Pushing {record.image} ({', '.join(record.docker_tags)})")
     for tag in record.docker_tags:
         log.append(f"The push refers to repository [{record.image}]", phase="push")
         log.append("3f1e2d3c4b5a: Pushed", phase="push")
         log.append(f"{tag}: digest: {FAKE_DIGEST} size: 527", phase="push")
+        progress.pushed(tag, FAKE_DIGEST)
         log.append(f"Pushed {record.image}:{tag} as {FAKE_DIGEST}", phase="push")
         wait()
+    phases.end(PhaseStatus.SUCCESS)
+    phases.start("verify")
+    phases.end(PhaseStatus.SUCCESS)
     log.append(
         f"Build succeeded: {record.image} ({', '.join(record.docker_tags)}) is {FAKE_DIGEST}"
     )

@@ -120,10 +120,8 @@ def log_text(connection: redis.Redis, build_id: str) -> str:
 
 
 def phase_markers(connection: redis.Redis, build_id: str) -> list[str]:
-    """The phases of the ``==>`` marker lines, in order."""
-    return [
-        line.phase or "" for line in read_log(connection, build_id) if line.text.startswith("==>")
-    ]
+    """The phases of the marker lines, in order."""
+    return [line.phase or "" for line in read_log(connection, build_id) if line.marker]
 
 
 def registry_digest(

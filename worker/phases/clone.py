@@ -1,0 +1,99 @@
+"""The ``clone`` phase: fetch the exact commit into the repository's mirror and export it as the
+build context (removed when the attempt ends)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.build import BuildStatus
+from core.events import RefType
+from core.gitcmd import url_host
+from core.registry_address import registry_host_of
+from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
+from worker.docker_build import validate_reference
+from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
+from worker.registry import resolve_credentials
+
+FETCHED = {"present": "already in the mirror", "commit": "fetched", "ref": "fetched with its ref"}
+
+
+@dataclass(frozen=True)
+class CloneInput:
+    source: GitSource
+    source_type: RefType
+    source_name: str
+    context: str  # in the repository
+    dockerfile: str  # in the context
+    scratch_dir: Path
+
+
+@dataclass(frozen=True)
+class CloneOutput(PhaseOutput):
+    build_context: BuildContext
+
+    def record_fields(self) -> dict[str, Any]:
+        # The record names the commit built (labels, tag order and the API read it).
+        return {"commit": self.build_context.commit}
+
+
+class ClonePhase(Phase[CloneInput, CloneOutput]):
+    name = "clone"
+    status = BuildStatus.CLONING
+    activity = "fetching the commit"
+
+    def prepare(self, env: PhaseEnv, results: Results) -> CloneInput:
+        record = env.record
+        # Refused before any network work: bad tags, a registry whose credentials are unset.
+        validate_reference(record.image, record.docker_tags)
+        resolve_credentials(
+            env.context.config, env.context.settings, registry_host_of(record.image)
+        )
+        return CloneInput(
+            source=GitSource(
+                env.repository.clone_url, record.commit, record.source_type, record.source_name
+            ),
+            source_type=record.source_type,
+            source_name=record.source_name,
+            context=record.context,
+            dockerfile=record.dockerfile,
+            scratch_dir=env.context.scratch_dir,
+        )
+
+    def run(self, env: PhaseEnv, given: CloneInput) -> CloneOutput:
+        source, repository, context = given.source, env.repository, env.context
+        env.log.phase(
+            self.name,
+            f"Fetching commit {source.short} ({given.source_type.value} {given.source_name})"
+            f" from {url_host(source.clone_url)}",
+        )
+        mirror = Mirror.for_repository(
+            context.settings.workdir,
+            repository.provider,
+            repository.name,
+            repository.clone_url,
+            context.settings.environ,
+            context.git_config,
+        )
+        build_context = env.resources.enter_context(
+            checkout_context(
+                mirror,
+                source,
+                context=given.context,
+                dockerfile=given.dockerfile,
+                scratch_dir=given.scratch_dir,
+                deadline=env.deadline,
+                log=env.output(self.name),
+                max_bytes=context.settings.max_export_bytes,
+            )
+        )
+        fetched = "Tag object" if build_context.fetch.peeled else "Commit"
+        log = env.output(self.name)
+        log(f"{fetched} {source.short} {FETCHED[build_context.fetch.method]}")
+        if build_context.commit != source.commit:
+            log(
+                f"Tag {given.source_name} is an annotated tag object {source.short};"
+                f" building its commit {build_context.commit[:7]}"
+            )
+        return CloneOutput(build_context)

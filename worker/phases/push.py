@@ -1,0 +1,80 @@
+"""The ``push`` phase: push every tag, each confirmed by the registry while its tag lock is held
+(:mod:`worker.tagorder`: a tag never moves back to an older commit), each reported as progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.build import BuildStatus
+from core.registry_address import image_path
+from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
+from worker.phases.build import BuildOutput
+from worker.phases.docker import RegistryTarget, docker_api, registry_target
+from worker.push import PushResult, push_all
+from worker.registry import RegistryClient
+from worker.tagorder import TagGuard
+
+
+@dataclass(frozen=True)
+class PushInput:
+    image: str
+    image_path: str  # the repository path in the registry (no host)
+    image_id: str
+    tags: tuple[str, ...]
+    registry: RegistryTarget
+    read_timeout: float
+
+
+@dataclass(frozen=True)
+class PushOutput(PhaseOutput):
+    result: PushResult
+
+
+class PushPhase(Phase[PushInput, PushOutput]):
+    name = "push"
+    status = BuildStatus.PUSHING
+    activity = "pushing the image"
+
+    def prepare(self, env: PhaseEnv, results: Results) -> PushInput:
+
+        record = env.record
+        return PushInput(
+            image=record.image,
+            image_path=image_path(record.image),
+            image_id=results.get(BuildOutput).image_id,
+            tags=record.docker_tags,
+            registry=registry_target(env),
+            read_timeout=env.context.push_read_timeout,
+        )
+
+    def run(self, env: PhaseEnv, given: PushInput) -> PushOutput:
+        context = env.context
+        env.log.phase(self.name, f"Pushing {given.image} ({', '.join(given.tags)})")
+        guard = TagGuard(
+            context.store,
+            env.record,
+            env.deadline,
+            env.watcher,
+            env.output(self.name),
+            lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
+        )
+        target = given.registry
+        with RegistryClient(
+            target.host, target.credentials, timeout=context.registry_timeout
+        ) as registry:
+            pushed = push_all(
+                docker_api(env),
+                given.image,
+                given.image_path,
+                registry,
+                given.tags,
+                target.credentials,
+                env.deadline,
+                on_line=env.output(self.name),
+                checkpoint=env.checkpoint(self.activity),
+                read_timeout=given.read_timeout,
+                before_tag=lambda reference: env.check_now(f"pushing {reference}"),
+                guard=guard,
+                progress=env.progress,
+            )
+        return PushOutput(pushed)
