@@ -22,32 +22,24 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from redis import Redis
-from rq import Queue
-
-from buildrules.model import Config, Repository
+from buildrules.model import Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
-from core.masking import Masker, masker_for
 from core.progress import PhaseStatus, Progress
-from core.queue import build_queue
 from core.recovery import requeue_or_end
 from core.settings import Settings
-from core.store import BuildStore, StaleTransitionError
+from core.store import StaleTransitionError
 from worker.containment import housekeeping
+from worker.context import WorkerContext
 from worker.deadline import Deadline
-from worker.docker_client import DockerFactory, docker_factory
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
 from worker.phases import plan
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, PhaseRecorder, Results
 from worker.phases.verify import Verdict
 from worker.progress import RecordProgress
-from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS
 from worker.watch import BuildWatcher
 
 logger = logging.getLogger(__name__)
@@ -57,48 +49,6 @@ FAILURE_WORDS = {
     BuildStatus.ERROR: "Build error",
     BuildStatus.TIMED_OUT: "Build timed out",
 }
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    """Everything a build needs from its process: made once per worker, shared by its builds."""
-
-    settings: Settings
-    config: Config
-    redis: Redis
-    store: BuildStore
-    masker: Masker
-    docker: DockerFactory
-    push_read_timeout: float = DEFAULT_PUSH_READ_TIMEOUT_SECONDS
-    registry_timeout: float = 30.0
-    git_config: tuple[tuple[str, str], ...] = field(default=())  # extra `git -c` pairs
-
-    @classmethod
-    def create(
-        cls,
-        settings: Settings,
-        config: Config,
-        connection: Redis | None = None,
-        **options: Any,
-    ) -> WorkerContext:
-        connection = connection or Redis.from_url(settings.redis_url)
-        return cls(
-            settings=settings,
-            config=config,
-            redis=connection,
-            store=BuildStore(connection),
-            masker=masker_for(settings, config),
-            docker=options.pop("docker", None) or docker_factory(settings.environ),
-            **options,
-        )
-
-    @property
-    def scratch_dir(self) -> Path:
-        return self.settings.workdir / "contexts"
-
-    def queue(self) -> Queue:
-        """The queue retries go back to: this worker's."""
-        return build_queue(self.redis, self.settings.queue_name)
 
 
 class BuildRun:

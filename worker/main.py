@@ -27,6 +27,7 @@ from core.logfmt import configure_logging
 from core.queue import build_queue
 from core.settings import Settings
 from worker import jobs
+from worker.context import WorkerContext
 from worker.maintenance import Maintenance
 from worker.rq_worker import BuildWorker, requeue_interrupted, wait_for_redis
 
@@ -50,7 +51,7 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
             f"autobuild worker: Redis unreachable at {settings.redis_url}: {error}", file=sys.stderr
         )
         return 1
-    context = jobs.WorkerContext.create(settings, config, Redis.from_url(settings.redis_url))
+    context = WorkerContext.create(settings, config, Redis.from_url(settings.redis_url))
     jobs.set_context(context)
     # key=value log lines (rq's too), with the build id in a build's lines and secrets masked
     configure_logging(context.masker, log_level)
@@ -63,7 +64,7 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
     return 0
 
 
-def horse_killed_handler(context: jobs.WorkerContext) -> Any:
+def horse_killed_handler(context: WorkerContext) -> Any:
     """rq's hook for a work horse that died without recording an end (OOM, SIGKILL): the build
     is queued again while it has attempts left, else ended ``error``."""
 
@@ -85,7 +86,7 @@ def horse_killed_handler(context: jobs.WorkerContext) -> Any:
 
 
 def supervise(
-    context: jobs.WorkerContext,
+    context: WorkerContext,
     connection: Redis,
     maintenance: Maintenance,
     *,

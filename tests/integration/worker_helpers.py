@@ -18,7 +18,7 @@ from core.logs import read_log
 from core.settings import Settings
 from core.store import BuildStore
 from tests.integration.services import manifest_digest
-from worker.jobs import WorkerContext
+from worker.context import WorkerContext
 
 PROVIDER = "github"
 

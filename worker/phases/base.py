@@ -32,7 +32,7 @@ from worker.progress import ProgressSink
 
 if TYPE_CHECKING:
     from buildrules.model import Repository
-    from worker.jobs import WorkerContext
+    from worker.context import WorkerContext
     from worker.watch import BuildWatcher
 
 T = TypeVar("T")
