@@ -94,6 +94,8 @@ class BuildRecord:
     attempt: int = 1
     retry_of: str | None = None
     skipped_tags: tuple[str, ...] = ()  # not pushed: a newer commit's build had pushed them
+    platforms: tuple[str, ...] = ()  # a multi-platform build's platforms (digest: its index)
+    platform_digests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) pushed
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -108,6 +110,8 @@ class BuildRecord:
         data["build_args"] = dict(self.build_args)
         data["rule_indexes"] = list(self.rule_indexes)
         data["skipped_tags"] = list(self.skipped_tags)
+        data["platforms"] = list(self.platforms)
+        data["platform_digests"] = dict(self.platform_digests)
         data["created_at"] = _iso(self.created_at)
         data["started_at"] = _iso(self.started_at)
         data["finished_at"] = _iso(self.finished_at)
@@ -145,4 +149,6 @@ class BuildRecord:
             attempt=data.get("attempt", 1),
             retry_of=data.get("retry_of"),
             skipped_tags=tuple(data.get("skipped_tags", ())),
+            platforms=tuple(data.get("platforms", ())),
+            platform_digests=tuple(data.get("platform_digests", {}).items()),
         )
