@@ -9,8 +9,9 @@ which makes the daemon abort the build and remove its container.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class BuildRequest:
     limits: BuildLimits = field(default_factory=BuildLimits)  # network, memory, CPU, context
     cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
     nocache: bool = False  # build_caching: false
+    platform: str | None = None  # linux/arm64 (``platform=``); None: the daemon's own
 
     @property
     def primary_reference(self) -> str:
@@ -140,6 +142,31 @@ def daemon_answers(api: Any) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def daemon_errors(deadline: Deadline) -> Iterator[None]:
+    """Docker's errors during a build as the worker's: refused (a client error) is the build's
+    failure, anything else the daemon's; a connection lost at the deadline is the time limit."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        if exc.is_client_error():
+            raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc
+        raise DaemonError(f"The Docker daemon failed the build: {api_error_text(exc)}") from exc
+    except (
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,
+        docker.errors.DockerException,
+        OSError,
+    ) as exc:
+        if deadline.expired:
+            raise deadline.error("building the image") from exc
+        if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+            raise DaemonError("The Docker daemon stopped answering during the build") from exc
+        raise DaemonError(
+            f"Lost the connection to the Docker daemon during the build: {exc}"
+        ) from exc
+
+
 def build_image(
     api: Any,
     request: BuildRequest,
@@ -149,7 +176,7 @@ def build_image(
 ) -> BuildResult:
     """Build ``request`` and tag the image with every tag; returns the image id."""
     check = checkpoint or deadline.checkpoint("building the image")
-    try:
+    with daemon_errors(deadline):
         check_context_size(
             request.context_dir, request.dockerfile, request.limits.max_context_bytes
         )
@@ -165,6 +192,7 @@ def build_image(
             decode=True,
             buildargs=dict(request.build_args),
             timeout=deadline.backstop(),
+            platform=request.platform,
             **request.limits.build_kwargs(),
         )
         try:
@@ -186,20 +214,3 @@ def build_image(
         for tag in request.tags[1:]:
             api.tag(result.image_id, request.image, tag=tag, force=True)
         return result
-    except docker.errors.APIError as exc:
-        if exc.is_client_error():
-            raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc
-        raise DaemonError(f"The Docker daemon failed the build: {api_error_text(exc)}") from exc
-    except (
-        requests.exceptions.RequestException,
-        urllib3.exceptions.HTTPError,
-        docker.errors.DockerException,
-        OSError,
-    ) as exc:
-        if deadline.expired:
-            raise deadline.error("building the image") from exc
-        if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
-            raise DaemonError("The Docker daemon stopped answering during the build") from exc
-        raise DaemonError(
-            f"Lost the connection to the Docker daemon during the build: {exc}"
-        ) from exc

@@ -38,7 +38,7 @@ from core.queue import build_queue
 from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
-from worker.cache import warm_layers
+from worker.builders import build_platforms, choice_for, layer_cache_for
 from worker.checkout import GitSource, Mirror, checkout_context
 from worker.containment import housekeeping, limits_for
 from worker.deadline import Checkpoint, Deadline
@@ -48,13 +48,15 @@ from worker.docker_build import (
     LABEL_REVISION,
     LABEL_SOURCE,
     BuildRequest,
-    build_image,
     validate_reference,
 )
 from worker.docker_client import DEFAULT_TIMEOUT_SECONDS, DockerFactory, docker_factory, ping
+from worker.emulation import check_platforms
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
+from worker.manifests import ManifestClient
+from worker.multiplatform import PlatformImage, PushTarget, push_index
 from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, PushResult, push_all
-from worker.registry import RegistryClient, resolve_credentials
+from worker.registry import resolve_credentials
 from worker.tagorder import TagGuard
 from worker.watch import BuildWatcher
 
@@ -247,6 +249,8 @@ class BuildRun:
         context, record, deadline = self.context, self.record, self.deadline
         assert deadline is not None
         validate_reference(record.image, record.docker_tags)
+        choice = choice_for(repository, record)
+        check_platforms(choice.platforms, context.settings.environ.get("DOCKER_HOST"))
         host = registry_host_of(record.image)
         credentials = resolve_credentials(context.config, context.settings, host)
 
@@ -299,13 +303,16 @@ class BuildRun:
                     BuildStatus.BUILDING,
                     expect={BuildStatus.CLONING},
                     commit=build_context.commit,
+                    platforms=choice.platforms,
                 )
                 record = self.record
                 self.activity = "building the image"
                 reference = f"{record.image}:{record.docker_tags[0]}"
                 self.log.phase(
                     "build",
-                    f"Building {reference} from {record.dockerfile} in context {record.context}",
+                    f"Building {reference} from {record.dockerfile} in context {record.context}"
+                    f" with {choice.builder}"
+                    + (f" for {', '.join(choice.platforms)}" if choice.platforms else ""),
                 )
                 api = context.docker(
                     DEFAULT_TIMEOUT_SECONDS, registry_credentials(context.settings, context.config)
@@ -313,7 +320,8 @@ class BuildRun:
                 if self.watcher is not None and hasattr(api, "abort_streams"):
                     self.watcher.on_abort(api.abort_streams)
                 ping(api)
-                layer_cache = warm_layers(
+                layer_cache = layer_cache_for(
+                    choice,
                     api,
                     image=record.image,
                     tags=record.docker_tags,
@@ -336,18 +344,19 @@ class BuildRun:
                     cache_from=layer_cache.cache_from,
                     nocache=layer_cache.nocache,
                 )
-                result = build_image(
+                images = build_platforms(
                     api,
+                    choice,
                     request,
                     deadline,
                     on_line=self.output("build"),
                     checkpoint=self.checkpoint("building the image"),
                 )
-            self.log.append(f"Built image {result.image_id}", phase="build")
+            image_id = None if choice.multi_platform else images[0].image_id
+            if image_id is not None:
+                self.log.append(f"Built image {image_id}", phase="build")
 
-            self.transition(
-                BuildStatus.PUSHING, expect={BuildStatus.BUILDING}, image_id=result.image_id
-            )
+            self.transition(BuildStatus.PUSHING, expect={BuildStatus.BUILDING}, image_id=image_id)
             self.activity = "pushing the image"
             self.log.phase("push", f"Pushing {record.image} ({', '.join(record.docker_tags)})")
             guard = TagGuard(
@@ -358,7 +367,20 @@ class BuildRun:
                 self.output("push"),
                 lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
             )
-            with RegistryClient(host, credentials, timeout=context.registry_timeout) as registry:
+            with ManifestClient(host, credentials, timeout=context.registry_timeout) as registry:
+                if choice.multi_platform:
+                    target = PushTarget(
+                        api,
+                        record.image,
+                        image_path(record.image),
+                        registry,
+                        credentials,
+                        deadline,
+                        self.output("push"),
+                        self.checkpoint("pushing the image"),
+                        context.push_read_timeout,
+                    )
+                    return self.finish_index(target, images, guard)
                 pushed = push_all(
                     api,
                     record.image,
@@ -376,9 +398,27 @@ class BuildRun:
         finally:
             if api is not None:
                 api.close()  # also drops a build still streaming: the daemon then aborts it
-        return self.finish(pushed, result.image_id)
+        return self.finish(pushed, image_id)
 
-    def finish(self, pushed: PushResult, image_id: str) -> str:
+    def finish_index(
+        self, target: PushTarget, images: tuple[PlatformImage, ...], guard: TagGuard
+    ) -> str:
+        """Push a multi-platform build's images and index; its end as :meth:`finish`'s."""
+        index = push_index(
+            target,
+            images,
+            self.record.docker_tags,
+            before_tag=lambda reference: self.check_now(f"pushing {reference}"),
+            guard=guard,
+        )
+        return self.finish(index.result, None, index.platform_digests)
+
+    def finish(
+        self,
+        pushed: PushResult,
+        image_id: str | None,
+        platform_digests: tuple[tuple[str, str], ...] = (),
+    ) -> str:
         record = self.record
         skipped = ", ".join(pushed.skipped)
         if pushed.digest is None:
@@ -405,6 +445,7 @@ class BuildRun:
             image_id=image_id,
             error=None,
             skipped_tags=pushed.skipped,
+            platform_digests=platform_digests,
         )
         return BuildStatus.SUCCESS.value
 
