@@ -56,7 +56,10 @@ def emulator_problem(platform: str, native: str, binfmt_dir: Path = BINFMT_DIR) 
         return None
     entry = QEMU_ENTRY.get(arch)
     if entry is None:
-        return f"Platform {platform} cannot be built: no QEMU emulator is known for {arch}"
+        return (
+            f"Platform {platform} cannot be built on this {native} worker:"
+            f" no emulator for {arch} is known"
+        )
     path = binfmt_dir / entry
     try:
         enabled = path.read_text().splitlines()[0].strip() == "enabled"
