@@ -88,8 +88,8 @@ def buildkit_limits(api: Any, limits: BuildLimits, on_line: LineFn) -> BuildLimi
     if limits.container_limits:
         names = sorted({"memory" if "mem" in k else "cpus" for k in limits.container_limits})
         on_line(
-            f"BuildKit does not apply the repository's {' and '.join(names)} limit"
-            " (builder: legacy does)"
+            f"BuildKit does not apply the repository's {' and '.join(names)}"
+            f" limit{'s' if len(names) > 1 else ''} (builder: legacy does)"
         )
     if limits.network_mode is None and not has_bridge(api):
         return replace(limits, network_mode="none")

@@ -13,17 +13,25 @@ from pathlib import Path
 
 from worker.errors import UserBuildError
 
+_FLAGS = r"^\s*(?:--\S+\s+)*"  # the flags an instruction starts with (before its command)
+
+
+def _flag(name: str) -> re.Pattern[str]:
+    return re.compile(_FLAGS + rf"--{name}(?:=|\s|$)")
+
+
+_HEREDOC = re.compile(_FLAGS + r"<<-?[\"']?[A-Za-z_]")
 # (instruction, pattern on its arguments, what the sentence calls it)
 _FEATURES = (
-    ("RUN", re.compile(r"(?:^|\s)--mount(?:=|\s)"), "RUN --mount"),
-    ("RUN", re.compile(r"(?:^|\s)--network(?:=|\s)"), "RUN --network"),
-    ("RUN", re.compile(r"(?:^|\s)--security(?:=|\s)"), "RUN --security"),
-    ("RUN", re.compile(r"^\s*(?:--\S+\s+)*<<-?[\"']?[A-Za-z_]"), "A RUN heredoc (<<EOF)"),
-    ("COPY", re.compile(r"(?:^|\s)--link(?:=|\s|$)"), "COPY --link"),
-    ("ADD", re.compile(r"(?:^|\s)--link(?:=|\s|$)"), "ADD --link"),
-    ("COPY", re.compile(r"(?:^|\s)--chmod(?:=|\s)"), "COPY --chmod"),
-    ("ADD", re.compile(r"(?:^|\s)--chmod(?:=|\s)"), "ADD --chmod"),
-    ("COPY", re.compile(r"^\s*(?:--\S+\s+)*<<-?[\"']?[A-Za-z_]"), "A COPY heredoc (<<EOF)"),
+    ("RUN", _flag("mount"), "RUN --mount"),
+    ("RUN", _flag("network"), "RUN --network"),
+    ("RUN", _flag("security"), "RUN --security"),
+    ("RUN", _HEREDOC, "A RUN heredoc (<<EOF)"),
+    ("COPY", _flag("link"), "COPY --link"),
+    ("ADD", _flag("link"), "ADD --link"),
+    ("COPY", _flag("chmod"), "COPY --chmod"),
+    ("ADD", _flag("chmod"), "ADD --chmod"),
+    ("COPY", _HEREDOC, "A COPY heredoc (<<EOF)"),
 )
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)\s+(.*)$", re.DOTALL)
 

@@ -115,7 +115,7 @@ class PlainProgress:
         step.name = vertex.name or step.name
         if vertex.started is not None and step.started is None:
             step.started = vertex.started
-        if vertex.started is None and not vertex.cached:
+        if vertex.started is None and vertex.completed is None and not vertex.cached:
             return  # known, not started: it counts towards the total only
         self._announce(step)
         if step.done:
