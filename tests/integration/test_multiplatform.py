@@ -42,9 +42,9 @@ SCRIPT = "/bin/busybox uname -m > /arch && echo ran-as-$(/bin/busybox cat /arch)
 DOCKERFILE = (
     "FROM scratch\n"
     "ARG TARGETARCH\n"
-    "COPY --chmod=755 busybox-${TARGETARCH} /bin/busybox\n"
-    f'RUN ["/bin/busybox", "sh", "-c", "{SCRIPT}"]\n'
+    "COPY busybox-${TARGETARCH} /bin/busybox\n"
     "ENV BUST=%s\n"
+    f'RUN ["/bin/busybox", "sh", "-c", "{SCRIPT}"]\n'
 )
 
 
@@ -98,6 +98,8 @@ def test_a_two_platform_build_pushes_one_index_under_every_tag(
         "busybox-arm64": ARM64_BUSYBOX.read_bytes(),
     }
     repo = make_git_repo(files)
+    repo.git("update-index", "--chmod=+x", "busybox-amd64", "busybox-arm64")
+    repo.git("commit", "-q", "-m", "executable")
     repository = make_repository(repo.url, image, platforms=("linux/amd64", "linux/arm64"))
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
     record = create_record(context.store, repository, repo.head(), tags=("latest", "1.0"))
