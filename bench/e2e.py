@@ -11,10 +11,11 @@ Each round:
   the tag; push commit A (a new asset and a new source file, so its layers are new).
 - Autobuild **warm**: push commit B, which changes one source file.
 - The bench then removes every local image Autobuild made, and runs the **plain pipeline** with
-  the docker CLI (``git clone --depth 1 --branch``, ``docker build -t`` with the legacy builder,
-  ``docker push``): cold on commit A, then warm on commit B (its own cache from A, like a script
-  run twice on one machine), and the **limit**: ``docker build`` + ``docker push`` alone of commit
-  C (one more source file changed) on a checkout cloned beforehand.
+  the docker CLI (``git clone --depth 1 --branch``, ``DOCKER_BUILDKIT=1 docker build -t`` with
+  Debian's 20.10 CLI, ``docker push``): cold on commit A, then warm on commit B (its own cache
+  from A, like a script run twice on one machine), and the **limit**: ``docker build`` +
+  ``docker push`` alone of commit C (one more source file changed) on a checkout cloned
+  beforehand.
 - Rounds alternate which of the two goes first.
 
 Ratios use the medians over rounds: cold = Autobuild cold / plain cold; warm = Autobuild warm /
@@ -301,7 +302,7 @@ def run(pipeline: Pipeline, report: Report) -> float:
     table.note(
         "Autobuild phases from the build record and log: webhook = to the 202's record,"
         " pickup = queued -> worker started, git = fetch + export, build, push = push + verify;"
-        " plain: docker CLI (DOCKER_BUILDKIT=0), git clone --depth 1 over git://"
+        " plain: /usr/bin/docker 20.10 (DOCKER_BUILDKIT=1), git clone --depth 1 over git://"
     )
     done_cold = fmt_seconds(median([t.done_seconds for t in cold]))
     done_warm = fmt_seconds(median([t.done_seconds for t in warm]))

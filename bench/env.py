@@ -306,6 +306,4 @@ def info_line(bench: Bench) -> str:
 
 def summary_of(api: Any) -> str:
     version = api.version()
-    return (
-        f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), legacy builder"
-    )
+    return f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), BuildKit"

@@ -213,9 +213,13 @@ class RegistryHttp:
 
 # --- the plain pipeline --------------------------------------------------------------------------
 
+# What a person scripts today: BuildKit, through the docker CLI of the Docker Engine on this
+# machine. Debian's 20.10 CLI (/usr/bin/docker) still has BuildKit built in; a newer CLI earlier
+# on PATH (/usr/local/bin/docker 28.x here) refuses DOCKER_BUILDKIT=1 without the buildx plugin.
+DOCKER_CLI = "/usr/bin/docker"
 PLAIN_ENV = {
     **GIT_ENV,
-    "DOCKER_BUILDKIT": "0",  # the legacy builder, as the worker's Docker SDK uses
+    "DOCKER_BUILDKIT": "1",
     "DOCKER_CLI_HINTS": "false",
 }
 
@@ -248,14 +252,16 @@ def plain_clone(url: str, branch: str, directory: Path, log: Any) -> float:
 
 
 def plain_build_push(directory: Path, reference: str, log: Any) -> tuple[float, float]:
-    """``docker build -t REF DIR`` then ``docker push REF`` with the docker CLI."""
+    """``DOCKER_BUILDKIT=1 docker build -t REF DIR`` then ``docker push REF`` with the docker
+    CLI (:data:`DOCKER_CLI`)."""
     env = {**PLAIN_ENV, "HOME": os.environ.get("HOME", "/root")}
     if os.environ.get("DOCKER_HOST"):
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
     start = time.perf_counter()
-    run(["docker", "build", "-t", reference, str(directory)], env=env, log=log)
+    run([cli, "build", "-t", reference, str(directory)], env=env, log=log)
     built = time.perf_counter()
-    run(["docker", "push", reference], env=env, log=log)
+    run([cli, "push", reference], env=env, log=log)
     return built - start, time.perf_counter() - built
 
 
