@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from buildrules.model import RegistryAuth
 from core.build import BuildStatus
 from tests.integration.worker_helpers import (
     create_record,
@@ -60,6 +61,19 @@ def needs_arm64() -> None:
         pytest.skip(f"multi-platform test needs {', '.join(missing)}")
 
 
+def sample_files() -> dict[str, str | bytes]:
+    return {
+        "Dockerfile": DOCKERFILE % uuid.uuid4().hex,
+        "busybox-amd64": Path(shutil.which("busybox") or "/bin/busybox").read_bytes(),
+        "busybox-arm64": ARM64_BUSYBOX.read_bytes(),
+    }
+
+
+def make_executable(repo) -> None:
+    repo.git("update-index", "--chmod=+x", "busybox-amd64", "busybox-arm64")
+    repo.git("commit", "-q", "-m", "executable")
+
+
 def registry_get(image: str, reference: str, kind: str = "manifests") -> requests.Response:
     host, _, path = image.partition("/")
     response = requests.get(
@@ -92,14 +106,8 @@ def test_a_two_platform_build_pushes_one_index_under_every_tag(
 ):
     needs_arm64()
     image = unique_image(registry_url, "multiarch")
-    files = {
-        "Dockerfile": DOCKERFILE % uuid.uuid4().hex,
-        "busybox-amd64": Path(shutil.which("busybox") or "/bin/busybox").read_bytes(),
-        "busybox-arm64": ARM64_BUSYBOX.read_bytes(),
-    }
-    repo = make_git_repo(files)
-    repo.git("update-index", "--chmod=+x", "busybox-amd64", "busybox-arm64")
-    repo.git("commit", "-q", "-m", "executable")
+    repo = make_git_repo(sample_files())
+    make_executable(repo)
     repository = make_repository(repo.url, image, platforms=("linux/amd64", "linux/arm64"))
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
     record = create_record(context.store, repository, repo.head(), tags=("latest", "1.0"))
@@ -127,6 +135,28 @@ def test_a_two_platform_build_pushes_one_index_under_every_tag(
     assert any(line.startswith("[linux/arm64] #") and "ran-as-aarch64" in line for line in log)
     assert any(line.startswith("[linux/amd64] #") and "ran-as-x86_64" in line for line in log)
     assert final.to_json()["platform_digests"] == digests
+
+
+def test_the_index_goes_to_a_registry_that_needs_credentials(
+    tmp_path, redis_url, clean_redis, make_git_repo, auth_registry
+):
+    needs_arm64()
+    image = unique_image(auth_registry.host, "multiarch-auth")
+    repo = make_git_repo(sample_files())
+    make_executable(repo)
+    repository = make_repository(repo.url, image, platforms=("linux/amd64", "linux/arm64"))
+    registries = [RegistryAuth(auth_registry.host, "REG_USER", "REG_PASSWORD")]
+    environ = {"REG_USER": auth_registry.username, "REG_PASSWORD": auth_registry.password}
+    context = make_context(tmp_path, redis_url, clean_redis, [repository], registries, environ)
+    record = create_record(context.store, repository, repo.head())
+
+    status = execute_build(context, record.id)
+
+    final = context.store.require(record.id)
+    assert status == "success", final.error
+    credentials = (auth_registry.username, auth_registry.password)
+    assert registry_digest(image, "latest", *credentials) == final.digest
+    assert auth_registry.password not in log_text(clean_redis, record.id)
 
 
 def test_a_platform_without_an_emulator_fails_before_any_work(
