@@ -197,6 +197,7 @@ repositories:
   - provider: github
     name: {COLD}
     clone_url: {cold_url}
+    builder: legacy  # cold_worker measures the legacy cache_from pull (see bench/coldworker.py)
     image: {ns.image("coldworker")}
     webhook_secret_env: {SECRET_ENV}
     build_rules:
@@ -206,6 +207,7 @@ repositories:
   - provider: github
     name: {COLD_NOCACHE}
     clone_url: {cold_url}
+    builder: legacy  # cold_worker measures the legacy cache_from pull (see bench/coldworker.py)
     image: {ns.image("coldworker-nocache")}
     webhook_secret_env: {SECRET_ENV}
     build_rules:
