@@ -236,6 +236,29 @@ def test_a_running_buildkit_step_is_canceled_within_ten_seconds_and_its_process_
     assert registry_digest(image, "latest") is None
 
 
+def test_a_killed_worker_takes_its_buildkit_step_with_it(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
+):
+    marker = f"bk-killed-{uuid.uuid4().hex[:8]}"
+    step = f"RUN echo {marker} && sleep 60 && echo {marker}-never"
+    repo = make_git_repo({"Dockerfile": dockerfile(base_image, step)})
+    name = f"octo/bk-killed-{uuid.uuid4().hex[:6]}"
+    settings, client = configure(
+        tmp_path, redis_url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+    )
+    (_build,) = push(client, name, repo.head())
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: processes_with(marker), 60, "the RUN process")
+        worker.kill()  # SIGKILL: its connection to the daemon dies with it
+    finally:
+        worker.stop()
+
+    wait_for(lambda: not processes_with(marker), CANCEL_SECONDS, "the RUN process to go")
+    assert registry_digest(image, "latest") is None
+
+
 def test_a_buildkit_step_past_the_timeout_ends_timed_out_and_its_process_is_gone(
     tmp_path, redis_url, clean_redis, base_image, make_git_repo, registry_url
 ):
