@@ -21,7 +21,14 @@ import redis
 
 from bench.images import Namespace, RegistryHttp, build_base_image, docker_api, remove_local_images
 from bench.procs import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_for_http
-from bench.sample import COLD_DOCKERFILE, BareRepo, GitDaemon, generate_sample, generate_small
+from bench.sample import (
+    COLD_DOCKERFILE,
+    MULTIARCH_DOCKERFILE,
+    BareRepo,
+    GitDaemon,
+    generate_sample,
+    generate_small,
+)
 
 REGISTRY = "127.0.0.1:5000"
 REDIS_HOST_PORT = "127.0.0.1:6379"
@@ -33,6 +40,9 @@ BENCH_ROOT = PROJECT_ROOT / "var" / "bench"
 SAMPLE = "autobuild-bench/sample"
 COLD = "autobuild-bench/coldworker"
 COLD_NOCACHE = "autobuild-bench/coldworker-nocache"
+MULTIARCH = "autobuild-bench/multiarch"
+MULTIARCH_PLATFORMS = ("linux/amd64", "linux/arm64")
+ARM64_BUSYBOX = PROJECT_ROOT / "var" / "foreign" / "arm64" / "busybox"  # scripts/arm64-busybox.sh
 INGEST = "autobuild-bench/ingest"
 
 
@@ -81,6 +91,7 @@ class Bench:
         self._lock: IO[str] | None = None
         self.sample = BareRepo(self.git_dir / "sample.git")
         self.cold = BareRepo(self.git_dir / "coldworker.git")
+        self.multiarch = BareRepo(self.git_dir / "multiarch.git")
 
     # -- setup -------------------------------------------------------------------------------
     def __enter__(self) -> Bench:
@@ -161,6 +172,10 @@ class Bench:
         generate_small(
             self.cold, COLD_DOCKERFILE.format(base=self.base_image, megabytes=p.cold_megabytes)
         )
+        extra: dict[str, bytes | None] = {"busybox-amd64": Path("/bin/busybox").read_bytes()}
+        if ARM64_BUSYBOX.is_file():  # else the multiarch figure says what is missing
+            extra["busybox-arm64"] = ARM64_BUSYBOX.read_bytes()
+        generate_small(self.multiarch, MULTIARCH_DOCKERFILE, extra_files=extra)
 
     def url(self, repo: BareRepo) -> str:
         assert self.daemon is not None
@@ -169,6 +184,8 @@ class Bench:
     def _write_config(self) -> None:
         assert self.daemon is not None
         sample_url, cold_url = self.url(self.sample), self.url(self.cold)
+        multiarch_url = self.url(self.multiarch)
+        platforms = ", ".join(MULTIARCH_PLATFORMS)
         unused_url = self.daemon.url("never-fetched.git")
         ns = self.namespace
         self.config_path.write_text(
@@ -215,6 +232,16 @@ repositories:
         source: master
         docker_tag: latest
         build_caching: false
+  - provider: github
+    name: {MULTIARCH}
+    clone_url: {multiarch_url}
+    image: {ns.image("multiarch")}
+    webhook_secret_env: {SECRET_ENV}
+    platforms: [{platforms}]
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: [build, latest]  # the platforms go under "build"; "latest" only the index
 """
         )
 

@@ -251,15 +251,30 @@ def plain_clone(url: str, branch: str, directory: Path, log: Any) -> float:
     return time.perf_counter() - start
 
 
-def plain_build_push(directory: Path, reference: str, log: Any) -> tuple[float, float]:
-    """``DOCKER_BUILDKIT=1 docker build -t REF DIR`` then ``docker push REF`` with the docker
-    CLI (:data:`DOCKER_CLI`)."""
+def plain_env() -> dict[str, str]:
     env = {**PLAIN_ENV, "HOME": os.environ.get("HOME", "/root")}
     if os.environ.get("DOCKER_HOST"):
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return env
+
+
+def network_args() -> list[str]:
+    """``--network none`` on a daemon without a bridge network (``--bridge=none``, as ``make
+    services`` starts it): BuildKit's ``RUN`` fails there with "network bridge not found"
+    otherwise. Autobuild's worker does the same."""
+    with contextlib.suppress(docker.errors.DockerException, OSError):
+        if not docker_api().networks(names=["bridge"]):
+            return ["--network", "none"]
+    return []
+
+
+def plain_build_push(directory: Path, reference: str, log: Any) -> tuple[float, float]:
+    """``DOCKER_BUILDKIT=1 docker build -t REF DIR`` then ``docker push REF`` with the docker
+    CLI (:data:`DOCKER_CLI`)."""
+    env = plain_env()
     cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
     start = time.perf_counter()
-    run([cli, "build", "-t", reference, str(directory)], env=env, log=log)
+    run([cli, "build", *network_args(), "-t", reference, str(directory)], env=env, log=log)
     built = time.perf_counter()
     run([cli, "push", reference], env=env, log=log)
     return built - start, time.perf_counter() - built
@@ -271,3 +286,31 @@ def plain_pipeline(url: str, branch: str, directory: Path, reference: str, log: 
     with contextlib.suppress(OSError):
         shutil.rmtree(directory)
     return PlainTimes(clone, build, push)
+
+
+def plain_multiarch(
+    url: str, branch: str, directory: Path, reference: str, platforms: tuple[str, ...], log: Any
+) -> float:
+    """By hand: clone, then per platform ``docker build --platform`` + ``docker push`` under
+    its own tag, then ``docker manifest create`` + ``push`` of the index under ``reference``."""
+    env = plain_env()
+    cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
+    start = time.perf_counter()
+    plain_clone(url, branch, directory, log)
+    per_platform = []
+    for platform in platforms:
+        tagged = f"{reference}-{platform.replace('/', '-')}"
+        build = [cli, "build", *network_args(), "--platform", platform, "-t", tagged]
+        run([*build, str(directory)], env=env, log=log)
+        run([cli, "push", tagged], env=env, log=log)
+        per_platform.append(tagged)
+    run(
+        [cli, "manifest", "create", "--insecure", "--amend", reference, *per_platform],
+        env=env,
+        log=log,
+    )
+    run([cli, "manifest", "push", "--purge", "--insecure", reference], env=env, log=log)
+    seconds = time.perf_counter() - start
+    with contextlib.suppress(OSError):
+        shutil.rmtree(directory)
+    return seconds
