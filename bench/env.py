@@ -24,6 +24,7 @@ from bench.procs import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_for_htt
 from bench.sample import (
     COLD_DOCKERFILE,
     MULTIARCH_DOCKERFILE,
+    STAGES_DOCKERFILE,
     BareRepo,
     GitDaemon,
     generate_sample,
@@ -41,6 +42,7 @@ SAMPLE = "autobuild-bench/sample"
 COLD = "autobuild-bench/coldworker"
 COLD_NOCACHE = "autobuild-bench/coldworker-nocache"
 MULTIARCH = "autobuild-bench/multiarch"
+STAGES = "autobuild-bench/stages"
 MULTIARCH_PLATFORMS = ("linux/amd64", "linux/arm64")
 ARM64_BUSYBOX = PROJECT_ROOT / "var" / "foreign" / "arm64" / "busybox"  # scripts/arm64-busybox.sh
 INGEST = "autobuild-bench/ingest"
@@ -92,6 +94,7 @@ class Bench:
         self.sample = BareRepo(self.git_dir / "sample.git")
         self.cold = BareRepo(self.git_dir / "coldworker.git")
         self.multiarch = BareRepo(self.git_dir / "multiarch.git")
+        self.stages = BareRepo(self.git_dir / "stages.git")
 
     # -- setup -------------------------------------------------------------------------------
     def __enter__(self) -> Bench:
@@ -176,6 +179,7 @@ class Bench:
         if ARM64_BUSYBOX.is_file():  # else the multiarch figure says what is missing
             extra["busybox-arm64"] = ARM64_BUSYBOX.read_bytes()
         generate_small(self.multiarch, MULTIARCH_DOCKERFILE, extra_files=extra)
+        generate_small(self.stages, STAGES_DOCKERFILE.format(base=self.base_image))
 
     def url(self, repo: BareRepo) -> str:
         assert self.daemon is not None
@@ -185,6 +189,7 @@ class Bench:
         assert self.daemon is not None
         sample_url, cold_url = self.url(self.sample), self.url(self.cold)
         multiarch_url = self.url(self.multiarch)
+        stages_url = self.url(self.stages)
         platforms = ", ".join(MULTIARCH_PLATFORMS)
         unused_url = self.daemon.url("never-fetched.git")
         ns = self.namespace
@@ -242,6 +247,15 @@ repositories:
       - source_type: branch
         source: master
         docker_tag: [build, latest]  # the platforms go under "build"; "latest" only the index
+  - provider: github
+    name: {STAGES}
+    clone_url: {stages_url}
+    image: {ns.image("stages")}
+    webhook_secret_env: {SECRET_ENV}
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: latest
 """
         )
 

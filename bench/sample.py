@@ -65,6 +65,29 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /app/src/*.txt | /bin/busybox
 > /app/build.sha && /bin/busybox uname -m"]
 """
 
+# Stages that BuildKit runs in parallel, and a cache mount that survives between builds.
+STAGES_DOCKERFILE = """\
+FROM {base} AS deps
+LABEL io.autobuild.bench="stages"
+RUN --mount=type=cache,target=/cache/deps [ -f /cache/deps/deps.bin ] \\
+    || dd if=/dev/urandom of=/cache/deps/deps.bin bs=1M count=8 2>/dev/null; \\
+    sha256sum /cache/deps/deps.bin > /deps.sha
+FROM {base} AS tools
+LABEL io.autobuild.bench="stages"
+RUN dd if=/dev/zero bs=1M count=64 2>/dev/null | sha256sum > /tools.sha
+FROM {base} AS app
+LABEL io.autobuild.bench="stages"
+COPY src/ /app/src/
+RUN --mount=type=cache,target=/cache/app cat /app/src/*.txt | sha256sum > /app.sha \\
+    && cp /app.sha /cache/app/last.sha
+FROM {base}
+LABEL io.autobuild.bench="stages"
+COPY --from=deps /deps.sha /out/
+COPY --from=tools /tools.sha /out/
+COPY --from=app /app.sha /out/
+CMD ["cat", "/out/app.sha"]
+"""
+
 COLD_DOCKERFILE = """\
 FROM {base}
 LABEL io.autobuild.bench="coldworker"
