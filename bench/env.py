@@ -39,6 +39,9 @@ MARKER_KEY = "autobuild-bench:owner"
 BENCH_ROOT = PROJECT_ROOT / "var" / "bench"
 
 SAMPLE = "autobuild-bench/sample"
+SAMPLE_LEGACY = (
+    "autobuild-bench/sample-legacy"  # the same repository, built with the legacy builder
+)
 COLD = "autobuild-bench/coldworker"
 COLD_NOCACHE = "autobuild-bench/coldworker-nocache"
 MULTIARCH = "autobuild-bench/multiarch"
@@ -212,6 +215,16 @@ repositories:
     clone_url: {sample_url}
     image: {ns.image("sample")}
     webhook_secret_env: {SECRET_ENV}
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: latest
+  - provider: github
+    name: {SAMPLE_LEGACY}
+    clone_url: {sample_url}
+    image: {ns.image("sample-legacy")}
+    webhook_secret_env: {SECRET_ENV}
+    builder: legacy
     build_rules:
       - source_type: branch
         source: master

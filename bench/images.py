@@ -251,8 +251,10 @@ def plain_clone(url: str, branch: str, directory: Path, log: Any) -> float:
     return time.perf_counter() - start
 
 
-def plain_env() -> dict[str, str]:
+def plain_env(buildkit: bool = True) -> dict[str, str]:
     env = {**PLAIN_ENV, "HOME": os.environ.get("HOME", "/root")}
+    if not buildkit:
+        env["DOCKER_BUILDKIT"] = "0"  # the legacy builder (the bench's second table)
     if os.environ.get("DOCKER_HOST"):
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
     return env
@@ -268,21 +270,26 @@ def network_args() -> list[str]:
     return []
 
 
-def plain_build_push(directory: Path, reference: str, log: Any) -> tuple[float, float]:
+def plain_build_push(
+    directory: Path, reference: str, log: Any, buildkit: bool = True
+) -> tuple[float, float]:
     """``DOCKER_BUILDKIT=1 docker build -t REF DIR`` then ``docker push REF`` with the docker
     CLI (:data:`DOCKER_CLI`)."""
-    env = plain_env()
+    env = plain_env(buildkit)
     cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
+    network = network_args() if buildkit else []
     start = time.perf_counter()
-    run([cli, "build", *network_args(), "-t", reference, str(directory)], env=env, log=log)
+    run([cli, "build", *network, "-t", reference, str(directory)], env=env, log=log)
     built = time.perf_counter()
     run([cli, "push", reference], env=env, log=log)
     return built - start, time.perf_counter() - built
 
 
-def plain_pipeline(url: str, branch: str, directory: Path, reference: str, log: Any) -> PlainTimes:
+def plain_pipeline(
+    url: str, branch: str, directory: Path, reference: str, log: Any, buildkit: bool = True
+) -> PlainTimes:
     clone = plain_clone(url, branch, directory, log)
-    build, push = plain_build_push(directory, reference, log)
+    build, push = plain_build_push(directory, reference, log, buildkit)
     with contextlib.suppress(OSError):
         shutil.rmtree(directory)
     return PlainTimes(clone, build, push)
