@@ -64,6 +64,8 @@ BUILD_SCHEMA: JsonObject = {
         "attempt": {"type": "integer"},
         "retry_of": {"type": ["string", "null"]},
         "skipped_tags": {"type": "array", "items": {"type": "string"}},
+        "platforms": {"type": "array", "items": {"type": "string"}},
+        "platform_digests": {"type": "object", "additionalProperties": {"type": "string"}},
         "delivery_id": {"type": ["string", "null"]},
         "phases": {"type": "array", "items": PHASE_SCHEMA,
                    "description": "This attempt's phases, in order (docs/builds.md)."},

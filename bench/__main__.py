@@ -11,11 +11,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import burst, coldworker, e2e, ingest
+from bench import burst, coldworker, e2e, ingest, multiarch, stages
 from bench.env import Bench, Params, info_line, summary_of
 from bench.report import Report
 
-FIGURES = ("ingest", "e2e", "burst", "cold_worker")
+FIGURES = ("ingest", "e2e", "burst", "cold_worker", "multiarch", "stages")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"logs: {bench.log_dir}\n", flush=True)
         if "ingest" in args.only:
             attempt(("ingest",), lambda: ingest.run(bench, report, client=args.client))
-        if {"e2e", "burst", "cold_worker"} & set(args.only):
+        if {"e2e", "burst", "cold_worker", "multiarch", "stages"} & set(args.only):
             with e2e.Pipeline(bench) as pipeline:
                 warm = None
                 if "e2e" in args.only:
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                     attempt(("burst",), lambda: burst.run(pipeline, report, warm_seconds=warm))
                 if "cold_worker" in args.only:
                     attempt(("cold_worker",), lambda: coldworker.run(pipeline, report))
+                if "multiarch" in args.only:
+                    attempt(("multiarch",), lambda: multiarch.run(pipeline, report))
+                if "stages" in args.only:
+                    attempt(("stages",), lambda: stages.run(pipeline, report))
     report.finish()
     print(f"# bench ({mode}) took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 1 if failed else 0

@@ -5,6 +5,11 @@ against the same rebuild without it (the rule's ``build_caching: false``).
 The Dockerfile's first layer is expensive (hundreds of MB through sha256, then 16 MB of output).
 For each variant: build commit P (fills the registry), remove every local image the bench made,
 then time the push of commit Q (one source file changed) from the webhook to the digest.
+
+Both repositories use ``builder: legacy``: BuildKit keeps its cache outside images, so removing
+the bench's images would not make its worker cold, and pruning the daemon's whole build cache
+would take other users' cache with it. BuildKit's cold-worker cache is the inline cache
+(docs/buildkit.md).
 """
 
 from __future__ import annotations

@@ -11,11 +11,16 @@ Each round:
   the tag; push commit A (a new asset and a new source file, so its layers are new).
 - Autobuild **warm**: push commit B, which changes one source file.
 - The bench then removes every local image Autobuild made, and runs the **plain pipeline** with
-  the docker CLI (``git clone --depth 1 --branch``, ``docker build -t`` with the legacy builder,
-  ``docker push``): cold on commit A, then warm on commit B (its own cache from A, like a script
-  run twice on one machine), and the **limit**: ``docker build`` + ``docker push`` alone of commit
-  C (one more source file changed) on a checkout cloned beforehand.
+  the docker CLI (``git clone --depth 1 --branch``, ``DOCKER_BUILDKIT=1 docker build -t`` with
+  Debian's 20.10 CLI, ``docker push``): cold on commit A, then warm on commit B (its own cache
+  from A, like a script run twice on one machine), and the **limit**: ``docker build`` +
+  ``docker push`` alone of commit C (one more source file changed) on a checkout cloned
+  beforehand.
 - Rounds alternate which of the two goes first.
+
+The rounds run with BuildKit on both sides (Autobuild's default builder, ``DOCKER_BUILDKIT=1``),
+then again with the legacy builder on both sides (a repository with ``builder: legacy``,
+``DOCKER_BUILDKIT=0``) for a second table; the targets use the BuildKit rounds.
 
 Ratios use the medians over rounds: cold = Autobuild cold / plain cold; warm = Autobuild warm /
 plain warm; limit = Autobuild warm / the plain limit.
@@ -33,7 +38,7 @@ from typing import IO
 
 from rq import Queue, Worker
 
-from bench.env import SAMPLE, Bench
+from bench.env import SAMPLE, SAMPLE_LEGACY, Bench
 from bench.hooks import Arrival, WebhookClient, store_for, wait_for_build
 from bench.images import PlainTimes, plain_build_push, plain_clone, plain_pipeline
 from bench.procs import Process
@@ -170,25 +175,45 @@ class Pipeline:
             time.sleep(0.05)
 
     # -- the plain pipeline -----------------------------------------------------------------
-    def plain(self, branch: str, reference: str) -> PlainTimes:
+    def plain(self, branch: str, reference: str, buildkit: bool = True) -> PlainTimes:
         assert self.plain_log is not None
         directory = self.bench.scratch / f"plain-{secrets.token_hex(3)}"
         return plain_pipeline(
-            self.bench.url(self.bench.sample), branch, directory, reference, self.plain_log
+            self.bench.url(self.bench.sample),
+            branch,
+            directory,
+            reference,
+            self.plain_log,
+            buildkit,
         )
 
-    def plain_limit(self, branch: str, reference: str) -> float:
+    def plain_limit(self, branch: str, reference: str, buildkit: bool = True) -> float:
         """``docker build`` + ``docker push`` on a checkout cloned beforehand (not timed)."""
         assert self.plain_log is not None
         directory = self.bench.scratch / f"limit-{secrets.token_hex(3)}"
         plain_clone(self.bench.url(self.bench.sample), branch, directory, self.plain_log)
-        build, push = plain_build_push(directory, reference, self.plain_log)
+        build, push = plain_build_push(directory, reference, self.plain_log, buildkit)
         return build + push
 
 
 def change(index: int, salt: str) -> dict[str, bytes | None]:
     """A new version of source file ``src/mod<index>.txt``."""
     return {f"src/mod{index:02d}.txt": source_text(index, salt)}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which builder both sides use: Autobuild's repository and the plain pipeline's CLI."""
+
+    label: str
+    repository: str  # the configured repository (its builder)
+    image_name: str  # under the bench namespace
+    plain_name: str
+    buildkit: bool  # the plain pipeline's DOCKER_BUILDKIT
+
+
+BUILDKIT = Variant("BuildKit", SAMPLE, "sample", "plain", True)
+LEGACY = Variant("legacy builder", SAMPLE_LEGACY, "sample-legacy", "plain-legacy", False)
 
 
 @dataclass
@@ -200,11 +225,11 @@ class Round:
     limit: float
 
 
-def one_round(pipeline: Pipeline, number: int) -> Round:
+def one_round(pipeline: Pipeline, number: int, variant: Variant = BUILDKIT) -> Round:
     bench = pipeline.bench
     sample = bench.sample
-    image = bench.namespace.image("sample")
-    plain_ref = bench.namespace.image("plain") + ":latest"
+    image = bench.namespace.image(variant.image_name)
+    plain_ref = bench.namespace.image(variant.plain_name) + ":latest"
     salt = f"round {number} {secrets.token_hex(4)}"
     tip = sample.rev("refs/heads/master")
     commit_a = sample.commit(
@@ -221,26 +246,33 @@ def one_round(pipeline: Pipeline, number: int) -> Round:
     def autobuild_pair() -> tuple[Timed, Timed]:
         bench.clean_images()
         bench.clear_mirrors()
-        bench.registry.delete_tag("autobuild-bench/sample", "latest")
+        bench.registry.delete_tag(f"autobuild-bench/{variant.image_name}", "latest")
         sample.update_ref("refs/heads/master", commit_a)
         cold = pipeline.autobuild(
-            SAMPLE, sample, image, commit_a, tip, ["assets/blob0000.bin", "src/mod00.txt"]
+            variant.repository,
+            sample,
+            image,
+            commit_a,
+            tip,
+            ["assets/blob0000.bin", "src/mod00.txt"],
         )
         sample.update_ref("refs/heads/master", commit_b)
-        warm = pipeline.autobuild(SAMPLE, sample, image, commit_b, commit_a, ["src/mod01.txt"])
+        warm = pipeline.autobuild(
+            variant.repository, sample, image, commit_b, commit_a, ["src/mod01.txt"]
+        )
         bench.clean_images()
         return cold, warm
 
     def plain_triple() -> tuple[PlainTimes, PlainTimes, float]:
         bench.clean_images()
-        bench.registry.delete_tag("autobuild-bench/plain", "latest")
+        bench.registry.delete_tag(f"autobuild-bench/{variant.plain_name}", "latest")
         sample.update_ref("refs/heads/plain", commit_a)
-        plain_cold = pipeline.plain("plain", plain_ref)
+        plain_cold = pipeline.plain("plain", plain_ref, variant.buildkit)
         sample.update_ref("refs/heads/plain", commit_b)
-        plain_warm = pipeline.plain("plain", plain_ref)
+        plain_warm = pipeline.plain("plain", plain_ref, variant.buildkit)
         commit_c = sample.commit("refs/heads/plain", commit_b, change(2, salt), "limit")
         sample.update_ref("refs/heads/plain", commit_c)
-        limit = pipeline.plain_limit("plain", plain_ref)
+        limit = pipeline.plain_limit("plain", plain_ref, variant.buildkit)
         bench.clean_images()
         return plain_cold, plain_warm, limit
 
@@ -255,12 +287,31 @@ def one_round(pipeline: Pipeline, number: int) -> Round:
 
 
 def run(pipeline: Pipeline, report: Report) -> float:
-    """Run the rounds, report the three figures; returns the median warm time (for burst)."""
-    rounds = [
-        one_round(pipeline, number) for number in range(1, pipeline.bench.params.e2e_rounds + 1)
-    ]
+    """Run the rounds, report the three figures (BuildKit on both sides), then the same rounds
+    with the legacy builder on both sides as a second table; returns the median warm time with
+    BuildKit (for burst)."""
+    count = pipeline.bench.params.e2e_rounds
+    rounds = [one_round(pipeline, number) for number in range(1, count + 1)]
+    report.table(figure_table(rounds, BUILDKIT))
+    legacy = [one_round(pipeline, number, LEGACY) for number in range(1, count + 1)]
+    report.table(figure_table(legacy, LEGACY))
+
+    cold = [r.cold for r in rounds]
+    cold_ratio = median([t.seconds for t in cold]) / median([r.plain_cold.total for r in rounds])
+    warm_median = median([r.warm.seconds for r in rounds])
+    warm_ratio = warm_median / median([r.plain_warm.total for r in rounds])
+    limit_ratio = warm_median / median([r.limit for r in rounds])
+    report.ratio("e2e_cold", cold_ratio, "<= 1.1", cold_ratio <= 1.1)
+    report.ratio("e2e_warm", warm_ratio, "<= 0.8", warm_ratio <= 0.8)
+    report.ratio("e2e_limit", limit_ratio, "<= 1.2", limit_ratio <= 1.2)
+    return warm_median
+
+
+def figure_table(rounds: list[Round], variant: Variant) -> Table:
+    """The table of one variant's rounds."""
     table = Table(
-        "e2e: webhook -> digest in the registry (Autobuild) vs clone + build + push (docker CLI)",
+        f"e2e ({variant.label}): webhook -> digest in the registry (Autobuild) vs clone + build"
+        " + push (docker CLI)",
         ["case", "median", "min", "max", "git/clone", "build", "push", "pickup", "webhook"],
     )
 
@@ -298,23 +349,17 @@ def run(pipeline: Pipeline, report: Report) -> float:
         [r.limit for r in rounds],
         [(nan, nan, nan, nan, nan) for _ in rounds],
     )
+    cli = "DOCKER_BUILDKIT=1" if variant.buildkit else "DOCKER_BUILDKIT=0"
     table.note(
         "Autobuild phases from the build record and log: webhook = to the 202's record,"
         " pickup = queued -> worker started, git = fetch + export, build, push = push + verify;"
-        " plain: docker CLI (DOCKER_BUILDKIT=0), git clone --depth 1 over git://"
+        f" plain: /usr/bin/docker 20.10 ({cli}), git clone --depth 1 over git://"
     )
     done_cold = fmt_seconds(median([t.done_seconds for t in cold]))
     done_warm = fmt_seconds(median([t.done_seconds for t in warm]))
     table.note(f"done (recorded success) medians: cold {done_cold}, warm {done_warm}")
     table.note(f"layer cache, cold: {cold[-1].cache_line or '-'}")
     table.note(f"layer cache, warm: {warm[-1].cache_line or '-'}")
-    report.table(table)
-
-    cold_ratio = median([t.seconds for t in cold]) / median([r.plain_cold.total for r in rounds])
-    warm_median = median([t.seconds for t in warm])
-    warm_ratio = warm_median / median([r.plain_warm.total for r in rounds])
-    limit_ratio = warm_median / median([r.limit for r in rounds])
-    report.ratio("e2e_cold", cold_ratio, "<= 1.1", cold_ratio <= 1.1)
-    report.ratio("e2e_warm", warm_ratio, "<= 0.8", warm_ratio <= 0.8)
-    report.ratio("e2e_limit", limit_ratio, "<= 1.2", limit_ratio <= 1.2)
-    return warm_median
+    if not variant.buildkit:
+        table.note("for comparison only: the targets are measured with BuildKit")
+    return table

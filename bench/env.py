@@ -21,7 +21,15 @@ import redis
 
 from bench.images import Namespace, RegistryHttp, build_base_image, docker_api, remove_local_images
 from bench.procs import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_for_http
-from bench.sample import COLD_DOCKERFILE, BareRepo, GitDaemon, generate_sample, generate_small
+from bench.sample import (
+    COLD_DOCKERFILE,
+    MULTIARCH_DOCKERFILE,
+    STAGES_DOCKERFILE,
+    BareRepo,
+    GitDaemon,
+    generate_sample,
+    generate_small,
+)
 
 REGISTRY = "127.0.0.1:5000"
 REDIS_HOST_PORT = "127.0.0.1:6379"
@@ -31,8 +39,15 @@ MARKER_KEY = "autobuild-bench:owner"
 BENCH_ROOT = PROJECT_ROOT / "var" / "bench"
 
 SAMPLE = "autobuild-bench/sample"
+SAMPLE_LEGACY = (
+    "autobuild-bench/sample-legacy"  # the same repository, built with the legacy builder
+)
 COLD = "autobuild-bench/coldworker"
 COLD_NOCACHE = "autobuild-bench/coldworker-nocache"
+MULTIARCH = "autobuild-bench/multiarch"
+STAGES = "autobuild-bench/stages"
+MULTIARCH_PLATFORMS = ("linux/amd64", "linux/arm64")
+ARM64_BUSYBOX = PROJECT_ROOT / "var" / "foreign" / "arm64" / "busybox"  # scripts/arm64-busybox.sh
 INGEST = "autobuild-bench/ingest"
 
 
@@ -82,6 +97,8 @@ class Bench:
         self._lock: IO[str] | None = None
         self.sample = BareRepo(self.git_dir / "sample.git")
         self.cold = BareRepo(self.git_dir / "coldworker.git")
+        self.multiarch = BareRepo(self.git_dir / "multiarch.git")
+        self.stages = BareRepo(self.git_dir / "stages.git")
 
     # -- setup -------------------------------------------------------------------------------
     def __enter__(self) -> Bench:
@@ -162,6 +179,11 @@ class Bench:
         generate_small(
             self.cold, COLD_DOCKERFILE.format(base=self.base_image, megabytes=p.cold_megabytes)
         )
+        extra: dict[str, bytes | None] = {"busybox-amd64": Path("/bin/busybox").read_bytes()}
+        if ARM64_BUSYBOX.is_file():  # else the multiarch figure says what is missing
+            extra["busybox-arm64"] = ARM64_BUSYBOX.read_bytes()
+        generate_small(self.multiarch, MULTIARCH_DOCKERFILE, extra_files=extra)
+        generate_small(self.stages, STAGES_DOCKERFILE.format(base=self.base_image))
 
     def url(self, repo: BareRepo) -> str:
         assert self.daemon is not None
@@ -170,6 +192,9 @@ class Bench:
     def _write_config(self) -> None:
         assert self.daemon is not None
         sample_url, cold_url = self.url(self.sample), self.url(self.cold)
+        multiarch_url = self.url(self.multiarch)
+        stages_url = self.url(self.stages)
+        platforms = ", ".join(MULTIARCH_PLATFORMS)
         unused_url = self.daemon.url("never-fetched.git")
         ns = self.namespace
         self.config_path.write_text(
@@ -196,8 +221,19 @@ repositories:
         source: master
         docker_tag: latest
   - provider: github
+    name: {SAMPLE_LEGACY}
+    clone_url: {sample_url}
+    image: {ns.image("sample-legacy")}
+    webhook_secret_env: {SECRET_ENV}
+    builder: legacy
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: latest
+  - provider: github
     name: {COLD}
     clone_url: {cold_url}
+    builder: legacy  # cold_worker measures the legacy cache_from pull (see bench/coldworker.py)
     image: {ns.image("coldworker")}
     webhook_secret_env: {SECRET_ENV}
     build_rules:
@@ -207,6 +243,7 @@ repositories:
   - provider: github
     name: {COLD_NOCACHE}
     clone_url: {cold_url}
+    builder: legacy  # cold_worker measures the legacy cache_from pull (see bench/coldworker.py)
     image: {ns.image("coldworker-nocache")}
     webhook_secret_env: {SECRET_ENV}
     build_rules:
@@ -214,6 +251,25 @@ repositories:
         source: master
         docker_tag: latest
         build_caching: false
+  - provider: github
+    name: {MULTIARCH}
+    clone_url: {multiarch_url}
+    image: {ns.image("multiarch")}
+    webhook_secret_env: {SECRET_ENV}
+    platforms: [{platforms}]
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: [build, latest]  # the platforms go under "build"; "latest" only the index
+  - provider: github
+    name: {STAGES}
+    clone_url: {stages_url}
+    image: {ns.image("stages")}
+    webhook_secret_env: {SECRET_ENV}
+    build_rules:
+      - source_type: branch
+        source: master
+        docker_tag: latest
 """
         )
 
@@ -307,6 +363,4 @@ def info_line(bench: Bench) -> str:
 
 def summary_of(api: Any) -> str:
     version = api.version()
-    return (
-        f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), legacy builder"
-    )
+    return f"Docker Engine {version.get('Version')} (API {version.get('ApiVersion')}), BuildKit"

@@ -213,9 +213,13 @@ class RegistryHttp:
 
 # --- the plain pipeline --------------------------------------------------------------------------
 
+# What a person scripts today: BuildKit, through the docker CLI of the Docker Engine on this
+# machine. Debian's 20.10 CLI (/usr/bin/docker) still has BuildKit built in; a newer CLI earlier
+# on PATH (/usr/local/bin/docker 28.x here) refuses DOCKER_BUILDKIT=1 without the buildx plugin.
+DOCKER_CLI = "/usr/bin/docker"
 PLAIN_ENV = {
     **GIT_ENV,
-    "DOCKER_BUILDKIT": "0",  # the legacy builder, as the worker's Docker SDK uses
+    "DOCKER_BUILDKIT": "1",
     "DOCKER_CLI_HINTS": "false",
 }
 
@@ -247,21 +251,73 @@ def plain_clone(url: str, branch: str, directory: Path, log: Any) -> float:
     return time.perf_counter() - start
 
 
-def plain_build_push(directory: Path, reference: str, log: Any) -> tuple[float, float]:
-    """``docker build -t REF DIR`` then ``docker push REF`` with the docker CLI."""
+def plain_env(buildkit: bool = True) -> dict[str, str]:
     env = {**PLAIN_ENV, "HOME": os.environ.get("HOME", "/root")}
+    if not buildkit:
+        env["DOCKER_BUILDKIT"] = "0"  # the legacy builder (the bench's second table)
     if os.environ.get("DOCKER_HOST"):
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return env
+
+
+def network_args() -> list[str]:
+    """``--network none`` on a daemon without a bridge network (``--bridge=none``, as ``make
+    services`` starts it): BuildKit's ``RUN`` fails there with "network bridge not found"
+    otherwise. Autobuild's worker does the same."""
+    with contextlib.suppress(docker.errors.DockerException, OSError):
+        if not docker_api().networks(names=["bridge"]):
+            return ["--network", "none"]
+    return []
+
+
+def plain_build_push(
+    directory: Path, reference: str, log: Any, buildkit: bool = True
+) -> tuple[float, float]:
+    """``DOCKER_BUILDKIT=1 docker build -t REF DIR`` then ``docker push REF`` with the docker
+    CLI (:data:`DOCKER_CLI`)."""
+    env = plain_env(buildkit)
+    cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
+    network = network_args() if buildkit else []
     start = time.perf_counter()
-    run(["docker", "build", "-t", reference, str(directory)], env=env, log=log)
+    run([cli, "build", *network, "-t", reference, str(directory)], env=env, log=log)
     built = time.perf_counter()
-    run(["docker", "push", reference], env=env, log=log)
+    run([cli, "push", reference], env=env, log=log)
     return built - start, time.perf_counter() - built
 
 
-def plain_pipeline(url: str, branch: str, directory: Path, reference: str, log: Any) -> PlainTimes:
+def plain_pipeline(
+    url: str, branch: str, directory: Path, reference: str, log: Any, buildkit: bool = True
+) -> PlainTimes:
     clone = plain_clone(url, branch, directory, log)
-    build, push = plain_build_push(directory, reference, log)
+    build, push = plain_build_push(directory, reference, log, buildkit)
     with contextlib.suppress(OSError):
         shutil.rmtree(directory)
     return PlainTimes(clone, build, push)
+
+
+def plain_multiarch(
+    url: str, branch: str, directory: Path, reference: str, platforms: tuple[str, ...], log: Any
+) -> float:
+    """By hand: clone, then per platform ``docker build --platform`` + ``docker push`` under
+    its own tag, then ``docker manifest create`` + ``push`` of the index under ``reference``."""
+    env = plain_env()
+    cli = DOCKER_CLI if os.path.exists(DOCKER_CLI) else "docker"
+    start = time.perf_counter()
+    plain_clone(url, branch, directory, log)
+    per_platform = []
+    for platform in platforms:
+        tagged = f"{reference}-{platform.replace('/', '-')}"
+        build = [cli, "build", *network_args(), "--platform", platform, "-t", tagged]
+        run([*build, str(directory)], env=env, log=log)
+        run([cli, "push", tagged], env=env, log=log)
+        per_platform.append(tagged)
+    run(
+        [cli, "manifest", "create", "--insecure", "--amend", reference, *per_platform],
+        env=env,
+        log=log,
+    )
+    run([cli, "manifest", "push", "--purge", "--insecure", reference], env=env, log=log)
+    seconds = time.perf_counter() - start
+    with contextlib.suppress(OSError):
+        shutil.rmtree(directory)
+    return seconds

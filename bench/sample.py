@@ -52,6 +52,42 @@ sha256sum /app/assets/* > /app/out/assets.sha
 wc -l < /app/out/assets.sha > /app/out/count
 """
 
+# Two platforms from one Dockerfile (BuildKit's TARGETARCH picks the busybox); the arm64 RUN
+# steps run under QEMU.
+MULTIARCH_DOCKERFILE = """\
+FROM scratch
+ARG TARGETARCH
+COPY --chmod=755 busybox-${TARGETARCH} /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /opt && /bin/busybox dd if=/dev/zero \
+bs=1M count=16 2>/dev/null | /bin/busybox sha256sum > /opt/deps.sha"]
+COPY src/ /app/src/
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /app/src/*.txt | /bin/busybox sha256sum \
+> /app/build.sha && /bin/busybox uname -m"]
+"""
+
+# Stages that BuildKit runs in parallel, and a cache mount that survives between builds.
+STAGES_DOCKERFILE = """\
+FROM {base} AS deps
+LABEL io.autobuild.bench="stages"
+RUN --mount=type=cache,target=/cache/deps [ -f /cache/deps/deps.bin ] \\
+    || dd if=/dev/urandom of=/cache/deps/deps.bin bs=1M count=8 2>/dev/null; \\
+    sha256sum /cache/deps/deps.bin > /deps.sha
+FROM {base} AS tools
+LABEL io.autobuild.bench="stages"
+RUN dd if=/dev/zero bs=1M count=64 2>/dev/null | sha256sum > /tools.sha
+FROM {base} AS app
+LABEL io.autobuild.bench="stages"
+COPY src/ /app/src/
+RUN --mount=type=cache,target=/cache/app cat /app/src/*.txt | sha256sum > /app.sha \\
+    && cp /app.sha /cache/app/last.sha
+FROM {base}
+LABEL io.autobuild.bench="stages"
+COPY --from=deps /deps.sha /out/
+COPY --from=tools /tools.sha /out/
+COPY --from=app /app.sha /out/
+CMD ["cat", "/out/app.sha"]
+"""
+
 COLD_DOCKERFILE = """\
 FROM {base}
 LABEL io.autobuild.bench="coldworker"
@@ -225,10 +261,16 @@ def generate_sample(
         raise RuntimeError("git fast-import failed to write the sample repository")
 
 
-def generate_small(repo: BareRepo, dockerfile: str, source_files: int = 5) -> str:
-    """A small repository: a Dockerfile and a few sources in one commit; returns its sha."""
+def generate_small(
+    repo: BareRepo,
+    dockerfile: str,
+    source_files: int = 5,
+    extra_files: Mapping[str, bytes | None] | None = None,
+) -> str:
+    """A small repository: a Dockerfile and a few sources (and ``extra_files``) in one commit;
+    returns its sha."""
     repo.create()
-    files: dict[str, bytes | None] = {"Dockerfile": dockerfile.encode()}
+    files: dict[str, bytes | None] = {"Dockerfile": dockerfile.encode(), **(extra_files or {})}
     for number in range(source_files):
         files[f"src/mod{number:02d}.txt"] = source_text(number)
     return repo.commit("refs/heads/master", None, files, "initial commit")

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
+from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.errors import ConfigError, Problem
 from buildrules.model import (
     NETWORK_MODES,
@@ -59,6 +60,7 @@ REPOSITORY_KEYS = (
     "memory",
     "cpus",
     "retries",
+    *BUILDER_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -308,7 +310,7 @@ def _checked(
 
 def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[str, Any]:
     """The optional repository keys that have a model field of their own, checked."""
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = read_builder_keys(reader, entries)
     for key, field in (
         ("timeout", "timeout_seconds"),
         ("no_output_timeout", "no_output_timeout_seconds"),

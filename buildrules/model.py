@@ -68,6 +68,8 @@ class BuildRule:
     location: Location | None = field(default=None, compare=False)
     # The image this rule pushes to; None: the repository's image (a monorepo sets one per rule).
     image: str | None = None
+    builder: str | None = None  # buildkit | legacy; None: the repository's
+    platforms: tuple[str, ...] | None = None  # None: the repository's
 
     @property
     def source_kind(self) -> SourceKind:
@@ -110,6 +112,8 @@ class Repository:
     memory: str | None = None  # memory limit per build, Docker's form ("2g", "512m"); None: none
     cpus: float | None = None  # CPU limit per build (1.5 = one and a half CPUs); None: none
     retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
+    builder: str = "buildkit"  # buildkit | legacy (buildrules.builder); a rule may override it
+    platforms: tuple[str, ...] = ()  # () : the worker's own platform, one image; else an index
 
     @property
     def key(self) -> tuple[str, str]:
@@ -127,6 +131,14 @@ class Repository:
     def image_for(self, rule: BuildRule) -> str:
         """The image a rule pushes to: its own ``image`` or else the repository's."""
         return rule.image or self.image
+
+    def builder_for(self, rule: BuildRule | None) -> str:
+        """The builder a build of ``rule`` uses: the rule's (or its defaults') or else ours."""
+        return rule.builder if rule is not None and rule.builder else self.builder
+
+    def platforms_for(self, rule: BuildRule | None) -> tuple[str, ...]:
+        """The platforms a build of ``rule`` builds: the rule's or else ours."""
+        return rule.platforms if rule is not None and rule.platforms is not None else self.platforms
 
     @property
     def images(self) -> tuple[str, ...]:

@@ -22,11 +22,21 @@ class RenderedRule:
     context: str
     build_args: tuple[tuple[str, str], ...]
     build_caching: bool
+    builder: str | None = None
+    platforms: tuple[str, ...] | None = None
 
     @property
     def build_key(self) -> tuple[object, ...]:
         """Rules with equal keys (for the same commit) are one build."""
-        return (self.image, self.dockerfile, self.context, self.build_args, self.build_caching)
+        return (
+            self.image,
+            self.dockerfile,
+            self.context,
+            self.build_args,
+            self.build_caching,
+            self.builder,
+            self.platforms,
+        )
 
 
 def source_match(rule: BuildRule, ref_type: RefType, ref_name: str) -> re.Match[str] | None:
@@ -81,4 +91,6 @@ def render_rule(
         context=rule.context,
         build_args=build_args,
         build_caching=rule.build_caching,
+        builder=rule.builder,
+        platforms=rule.platforms,
     )

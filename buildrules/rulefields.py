@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.paths import GlobError, compile_glob
 from buildrules.templates import TemplateError, parse_template
 from buildrules.values import ENV_NAME_RE, check_image, normalize_context, normalize_dockerfile
@@ -24,6 +25,7 @@ SHARED_KEYS = (
     "build_caching",
     "paths",
     "image",
+    *BUILDER_KEYS,
 )
 PATH_KEYS = ("include", "ignore")
 BuildArgs = tuple[tuple[str, tuple[str, yaml.Node]], ...]  # (name, (template, node))
@@ -69,6 +71,8 @@ def read_shared_fields(reader: NodeReader, entries: dict[str, Entry]) -> dict[st
         paths = _paths(reader, entries["paths"].value)
         if paths is not None:
             fields["paths"] = Field(paths, entries["paths"].value)
+    for key, value in read_builder_keys(reader, entries).items():
+        fields[key] = Field(value, entries[key].value)
     return fields
 
 

@@ -111,6 +111,8 @@ class RuleReader:
             paths=paths,
             location=Location(reader.file, reader.line(node)),
             image=fields["image"].value if "image" in fields else None,
+            builder=fields["builder"].value if "builder" in fields else None,
+            platforms=fields["platforms"].value if "platforms" in fields else None,
         )
 
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:

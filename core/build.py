@@ -91,6 +91,8 @@ class BuildRecord:
     skipped_tags: tuple[str, ...] = ()  # not pushed: a newer commit's build had pushed them
     phases: tuple[PhaseRecord, ...] = ()  # this attempt's phases so far (core.progress)
     progress: Progress = field(default_factory=Progress)  # step N of M, tags pushed
+    platforms: tuple[str, ...] = ()  # a multi-platform build's platforms (digest: its index)
+    platform_digests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) pushed
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -105,6 +107,8 @@ class BuildRecord:
         data["build_args"] = dict(self.build_args)
         data["rule_indexes"] = list(self.rule_indexes)
         data["skipped_tags"] = list(self.skipped_tags)
+        data["platforms"] = list(self.platforms)
+        data["platform_digests"] = dict(self.platform_digests)
         data["created_at"] = _iso(self.created_at)
         data["started_at"] = _iso(self.started_at)
         data["finished_at"] = _iso(self.finished_at)
@@ -146,4 +150,6 @@ class BuildRecord:
             skipped_tags=tuple(data.get("skipped_tags", ())),
             phases=tuple(PhaseRecord.from_json(phase) for phase in data.get("phases", ())),
             progress=Progress.from_json(data.get("progress")),
+            platforms=tuple(data.get("platforms", ())),
+            platform_digests=tuple(data.get("platform_digests", {}).items()),
         )

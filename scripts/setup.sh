@@ -17,8 +17,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # --- system packages --------------------------------------------------------------------------
 # redis-server: queue, records, logs. docker.io: dockerd (+ containerd, runc). docker-registry:
 # the local registry. git: mirrors. busybox-static: the test base image. apache2-utils: htpasswd
-# (bcrypt entries for the authenticated test registry).
-PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium)
+# (bcrypt entries for the authenticated test registry). qemu-user-static: RUN steps of foreign
+# platforms (multi-platform images; scripts/binfmt.sh registers it with the kernel).
+PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static)
 
 is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -52,6 +53,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# --- foreign platforms: QEMU's binfmt entries -------------------------------------------------
+scripts/binfmt.sh
+scripts/arm64-busybox.sh
 
 # --- virtualenv and the project ---------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then

@@ -9,8 +9,9 @@ which makes the daemon abort the build and remove its container.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class BuildRequest:
     limits: BuildLimits = field(default_factory=BuildLimits)  # network, memory, CPU, context
     cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
     nocache: bool = False  # build_caching: false
+    platform: str | None = None  # linux/arm64 (``platform=``); None: the daemon's own
 
     @property
     def primary_reference(self) -> str:
@@ -168,46 +170,12 @@ def label_and_tag(
     return result
 
 
-def build_image(
-    api: Any,
-    request: BuildRequest,
-    deadline: Deadline,
-    on_line: LineFn,
-    checkpoint: Checkpoint | None = None,
-    progress: ProgressSink | None = None,
-) -> BuildResult:
-    """Build ``request`` and tag the image with every tag; returns the image id. The steps go
-    to ``progress`` as they start."""
-    check = checkpoint or deadline.checkpoint("building the image")
+@contextlib.contextmanager
+def daemon_errors(deadline: Deadline) -> Iterator[None]:
+    """Docker's errors during a build as the worker's: refused (a client error) is the build's
+    failure, anything else the daemon's; a connection lost at the deadline is the time limit."""
     try:
-        check_context_size(
-            request.context_dir, request.dockerfile, request.limits.max_context_bytes
-        )
-        chunks = api.build(
-            path=str(request.context_dir),
-            dockerfile=request.dockerfile,
-            tag=request.primary_reference,
-            rm=True,
-            forcerm=True,
-            pull=False,
-            nocache=request.nocache,
-            cache_from=list(request.cache_from) or None,
-            decode=True,
-            buildargs=dict(request.build_args),
-            timeout=deadline.backstop(),
-            **request.limits.build_kwargs(),
-        )
-        try:
-            with explain_limits(request.limits):
-                result = consume_build_stream(chunks, on_line, check, progress)
-        except DockerBuildError as failed:
-            if not daemon_answers(api):  # the daemon went away and took the step with it
-                raise DaemonError(
-                    "Docker daemon unreachable: it stopped during the build"
-                    f" ({failed.message.rstrip('.')})"
-                ) from failed
-            raise
-        return label_and_tag(api, request, result, deadline, on_line, check)
+        yield
     except docker.errors.APIError as exc:
         if exc.is_client_error():
             raise DockerBuildError(f"Docker refused the build: {api_error_text(exc)}") from exc
@@ -225,3 +193,46 @@ def build_image(
         raise DaemonError(
             f"Lost the connection to the Docker daemon during the build: {exc}"
         ) from exc
+
+
+def build_image(
+    api: Any,
+    request: BuildRequest,
+    deadline: Deadline,
+    on_line: LineFn,
+    checkpoint: Checkpoint | None = None,
+    progress: ProgressSink | None = None,
+) -> BuildResult:
+    """Build ``request`` and tag the image with every tag; returns the image id. The steps go
+    to ``progress`` as they start."""
+    check = checkpoint or deadline.checkpoint("building the image")
+    with daemon_errors(deadline):
+        check_context_size(
+            request.context_dir, request.dockerfile, request.limits.max_context_bytes
+        )
+        chunks = api.build(
+            path=str(request.context_dir),
+            dockerfile=request.dockerfile,
+            tag=request.primary_reference,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            nocache=request.nocache,
+            cache_from=list(request.cache_from) or None,
+            decode=True,
+            buildargs=dict(request.build_args),
+            timeout=deadline.backstop(),
+            platform=request.platform,
+            **request.limits.build_kwargs(),
+        )
+        try:
+            with explain_limits(request.limits):
+                result = consume_build_stream(chunks, on_line, check, progress)
+        except DockerBuildError as failed:
+            if not daemon_answers(api):  # the daemon went away and took the step with it
+                raise DaemonError(
+                    "Docker daemon unreachable: it stopped during the build"
+                    f" ({failed.message.rstrip('.')})"
+                ) from failed
+            raise
+        return label_and_tag(api, request, result, deadline, on_line, check)

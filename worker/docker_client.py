@@ -22,6 +22,7 @@ from docker.utils import kwargs_from_env
 from worker.errors import DaemonError
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+CANCEL_TIMEOUT_SECONDS = 5.0  # for POST /build/cancel from the watcher's thread
 EXTRA_LIMIT_KEYS = ("cpuperiod", "cpuquota")  # build limits the SDK does not know
 RegistryCredentials = Mapping[str, Mapping[str, str]]  # host -> {"username", "password"}
 
@@ -52,6 +53,7 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
         self, *args: Any, registry_credentials: RegistryCredentials | None = None, **kwargs: Any
     ):
         self._stream_sockets: list[Any] = []
+        self._buildkit_ids: list[str] = []
         self._aborted = False
         super().__init__(*args, **kwargs)
         self._auth_configs = NoStoredCredentials()
@@ -105,6 +107,24 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
         self._aborted = True
         for sock in list(self._stream_sockets):
             shut(sock)
+        for build_id in list(self._buildkit_ids):
+            self.cancel_buildkit(build_id)
+
+    # -- BuildKit builds ----------------------------------------------------------------------
+    def track_buildkit(self, build_id: str) -> None:
+        """Remember a BuildKit build (its ``buildid``): :meth:`abort_streams` cancels it."""
+        self._buildkit_ids.append(build_id)
+        if self._aborted:
+            self.cancel_buildkit(build_id)
+
+    def cancel_buildkit(self, build_id: str) -> None:
+        """``POST /build/cancel?id=...``: the daemon stops the solve and kills its ``RUN``
+        processes. Best effort (a build that has ended is not an error)."""
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException, OSError):
+            response = self._post(
+                self._url("/build/cancel"), params={"id": build_id}, timeout=CANCEL_TIMEOUT_SECONDS
+            )
+            response.close()
 
 
 def response_socket(response: Any) -> Any:

@@ -37,6 +37,20 @@ class NoProgress:
         pass
 
 
+class PlatformProgress:
+    """One platform's progress of a multi-platform build: every report names the platform."""
+
+    def __init__(self, sink: ProgressSink, platform: str) -> None:
+        self.sink = sink
+        self.platform = platform
+
+    def step(self, number: int, total: int, platform: str | None = None) -> None:
+        self.sink.step(number, total, self.platform)
+
+    def pushed(self, tag: str, digest: str, platform: str | None = None) -> None:
+        self.sink.pushed(tag, digest, self.platform)
+
+
 class RecordProgress:
     """Progress written as the record's ``progress`` field, on change only."""
 

@@ -216,7 +216,8 @@ class WorkerProcess:
 
 
 def running_containers_with(docker_api: Any, marker: str) -> list[str]:
-    """Running containers whose command mentions ``marker`` (a build's ``RUN`` step)."""
+    """Running containers whose command mentions ``marker`` (a ``RUN`` step of the legacy
+    builder; BuildKit runs its steps as processes: ``test_buildkit.processes_with``)."""
     running = docker_api.containers(filters={"status": "running"})
     return [c["Id"] for c in running if marker in (c.get("Command") or "")]
 

@@ -54,6 +54,9 @@ def write_config(tmp_path, clone_url, image):
                 clone_url: {clone_url}
                 image: {image}
                 webhook_secret_env: UI_WEBHOOK_SECRET
+                # The build page's "step N of M" reads the legacy builder's Step lines; BuildKit's
+                # progress comes as data (worker.buildkit.trace on_progress) with the phase model.
+                builder: legacy
                 build_rules:
                   - source_type: branch
                     source: master

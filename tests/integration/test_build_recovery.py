@@ -87,7 +87,10 @@ def test_a_build_whose_worker_is_killed_runs_again_on_another_worker(
     repo = make_git_repo({"Dockerfile": dockerfile(base_image, f"RUN echo {marker} && sleep 5")})
     name, image = f"octo/killed-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "killed")
     settings, client = configure(
-        tmp_path, redis_url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+        tmp_path,
+        redis_url,
+        [repository_entry(name, repo.url, image, builder="legacy")],
+        **FAST_CONTROL,
     )
     (build,) = push(client, name, repo.head())
 
@@ -121,7 +124,10 @@ def test_a_killed_work_horse_is_queued_again_by_its_worker(
     repo = make_git_repo({"Dockerfile": dockerfile(base_image, f"RUN echo {marker} && sleep 5")})
     name, image = f"octo/horse-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "horse")
     settings, client = configure(
-        tmp_path, redis_url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+        tmp_path,
+        redis_url,
+        [repository_entry(name, repo.url, image, builder="legacy")],
+        **FAST_CONTROL,
     )
     (build,) = push(client, name, repo.head())
 

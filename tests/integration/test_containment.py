@@ -12,7 +12,6 @@ step that needs the registry fails; the same probe succeeds when a container doe
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import time
@@ -66,7 +65,7 @@ def test_network_none_attaches_run_steps_to_no_network_and_a_step_needing_it_fai
     tmp_path, redis_url, clean_redis, docker_api, base_image, make_git_repo, image
 ):
     repo = make_git_repo({"Dockerfile": dockerfile(base_image, f"RUN {REGISTRY_PROBE}")})
-    repository = dataclasses.replace(make_repository(repo.url, image), network="none")
+    repository = make_repository(repo.url, image, network="none", builder="legacy")
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
     since = int(time.time()) - 1
 
@@ -117,7 +116,8 @@ def test_memory_and_cpu_limits_reach_the_run_containers(
             )
         }
     )
-    repository = dataclasses.replace(make_repository(repo.url, image), memory="64m", cpus=0.5)
+    # the legacy builder's containers (BuildKit ignores the limits: docs/buildkit.md)
+    repository = make_repository(repo.url, image, memory="64m", cpus=0.5, builder="legacy")
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
 
     status, record = run(context, repository, repo.head())
@@ -134,7 +134,7 @@ def test_a_step_over_the_memory_limit_is_killed_and_the_build_fails(
     repo = make_git_repo(
         {"Dockerfile": dockerfile(base_image, "RUN head -c 300m /dev/zero | tail > /dev/null")}
     )
-    repository = dataclasses.replace(make_repository(repo.url, image), memory="64m")
+    repository = make_repository(repo.url, image, memory="64m", builder="legacy")
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
 
     status, record = run(context, repository, repo.head())

@@ -133,7 +133,10 @@ def test_a_worker_busy_when_redis_restarts_stays_up_and_runs_the_stopped_build_a
             repo.tag(f"v2.{number}")
         name, image = f"octo/busy-{uuid.uuid4().hex[:6]}", unique_image(registry_url, "busy")
         settings, client = configure(
-            tmp_path, server.url, [repository_entry(name, repo.url, image)], **FAST_CONTROL
+            tmp_path,
+            server.url,
+            [repository_entry(name, repo.url, image, builder="legacy")],
+            **FAST_CONTROL,
         )
         builds = [push(client, name, commit, ref=f"refs/tags/v2.{n}")[0] for n in range(3)]
 
@@ -241,7 +244,7 @@ def test_a_stopped_docker_daemon_ends_builds_error_fails_readyz_and_is_used_agai
         settings, client = configure(
             tmp_path,
             redis_url,
-            [repository_entry(name, repo.url, image)],
+            [repository_entry(name, repo.url, image, builder="legacy")],
             DOCKER_HOST=daemon.docker_host,  # the app's /readyz and the worker both use it
             **FAST_CONTROL,
         )

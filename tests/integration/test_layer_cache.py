@@ -94,7 +94,7 @@ def test_a_rebuild_on_a_worker_without_local_images_reuses_the_pushed_layers(
 ):
     image = unique_image(registry_url, "cache")
     repo = make_git_repo({"Dockerfile": cached_dockerfile(base_image), "app.txt": "one\n"})
-    repository = make_repository(repo.url, image)
+    repository = make_repository(repo.url, image, builder="legacy")  # BuildKit: test_buildkit
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
     try:
         first = run(context, create_record(context.store, repository, repo.head()))
@@ -151,7 +151,7 @@ def test_the_cache_image_is_pulled_with_the_configured_credentials(
 ):
     image = unique_image(auth_registry.host, "cache-auth")
     repo = make_git_repo({"Dockerfile": cached_dockerfile(base_image), "app.txt": "one\n"})
-    repository = make_repository(repo.url, image)
+    repository = make_repository(repo.url, image, builder="legacy")
     registries = [RegistryAuth(auth_registry.host, "REG_USER", "REG_PASSWORD")]
     environ = {"REG_USER": auth_registry.username, "REG_PASSWORD": auth_registry.password}
     context = make_context(tmp_path, redis_url, clean_redis, [repository], registries, environ)

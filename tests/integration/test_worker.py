@@ -179,7 +179,7 @@ def test_a_failing_run_step_fails_with_dockers_message_and_pushes_nothing(
     repo = make_git_repo(
         {"Dockerfile": dockerfile(base_image, "RUN echo about-to-fail && exit 3", "RUN echo never")}
     )
-    repository = make_repository(repo.url, image)
+    repository = make_repository(repo.url, image, builder="legacy")  # BuildKit: test_buildkit
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
 
     status, record = build(context, repository, repo.head())

@@ -4,7 +4,9 @@ once per change, and the phases of an attempt are recorded with their outcomes."
 from __future__ import annotations
 
 from core.progress import PhaseStatus, Progress, StepProgress, TagPushed
+from worker.builders import BuildChoice
 from worker.docker_build import consume_build_stream
+from worker.multiplatform import PlatformImage
 from worker.phases import plan
 from worker.phases.base import PhaseRecorder, Results
 from worker.phases.build import BuildOutput
@@ -87,8 +89,8 @@ def test_todays_plan_is_clone_build_push_verify():
 
 def test_a_phase_finds_the_outputs_before_it_by_type():
     results = Results()
-    results.add(BuildOutput("sha256:" + "e" * 64))
-    assert results.get(BuildOutput).image_id.endswith("e" * 64)
+    results.add(BuildOutput(BuildChoice("buildkit"), (PlatformImage("", "sha256:" + "e" * 64),)))
+    assert str(results.get(BuildOutput).image_id).endswith("e" * 64)
     assert results.find(CloneOutput) is None
     try:
         results.get(CloneOutput)

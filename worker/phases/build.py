@@ -1,5 +1,6 @@
-"""The ``build`` phase: warm the layer cache, build the exported context with the legacy builder
-(the Docker API's build stream, steps reported as progress), label and tag the image."""
+"""The ``build`` phase: warm the layer cache, build the exported context with the rule's builder
+(BuildKit by default, or the legacy one: :mod:`worker.builders`), once per platform when the rule
+names ``platforms``; steps reported as progress, the image labelled and tagged."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from core.build import BuildStatus
 from core.gitcmd import strip_credentials
-from worker.cache import warm_layers
+from worker.builders import BuildChoice, build_platforms, choice_for, layer_cache_for
 from worker.containment import BuildLimits, limits_for
 from worker.docker_build import (
     LABEL_BUILD_ID,
@@ -19,8 +20,8 @@ from worker.docker_build import (
     LABEL_REVISION,
     LABEL_SOURCE,
     BuildRequest,
-    build_image,
 )
+from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.clone import CloneOutput
 from worker.phases.docker import RegistryTarget, docker_api, registry_target
@@ -38,14 +39,21 @@ class BuildInput:
     own_images: tuple[str, ...]  # the repository's images: their tags may seed the cache
     limits: BuildLimits
     registry: RegistryTarget
+    choice: BuildChoice
 
 
 @dataclass(frozen=True)
 class BuildOutput(PhaseOutput):
-    image_id: str
+    choice: BuildChoice
+    images: tuple[PlatformImage, ...]  # one per platform (one, platform "", without platforms)
+
+    @property
+    def image_id(self) -> str | None:
+        """The image of a one-platform build (a multi-platform build has an index instead)."""
+        return None if self.choice.multi_platform else self.images[0].image_id
 
     def record_fields(self) -> dict[str, Any]:
-        return {"image_id": self.image_id}
+        return {"image_id": self.image_id, "platforms": self.choice.platforms}
 
 
 class BuildPhase(Phase[BuildInput, BuildOutput]):
@@ -73,16 +81,20 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             own_images=tuple(repository.images),
             limits=limits_for(repository, env.context.settings.max_context_bytes),
             registry=registry_target(env),
+            choice=choice_for(repository, record),
         )
 
     def run(self, env: PhaseEnv, given: BuildInput) -> BuildOutput:
+        choice = given.choice
         env.log.phase(
             self.name,
             f"Building {given.image}:{given.tags[0]} from {env.record.dockerfile}"
-            f" in context {env.record.context}",
+            f" in context {env.record.context} with {choice.builder}"
+            + (f" for {', '.join(choice.platforms)}" if choice.platforms else ""),
         )
         api = docker_api(env)
-        layer_cache = warm_layers(
+        layer_cache = layer_cache_for(
+            choice,
             api,
             image=given.image,
             tags=given.tags,
@@ -105,13 +117,16 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             cache_from=layer_cache.cache_from,
             nocache=layer_cache.nocache,
         )
-        result = build_image(
+        images = build_platforms(
             api,
+            choice,
             request,
             env.deadline,
             on_line=env.output(self.name),
             checkpoint=env.checkpoint(self.activity),
             progress=env.progress,
         )
-        env.log.append(f"Built image {result.image_id}", phase=self.name)
-        return BuildOutput(result.image_id)
+        output = BuildOutput(choice, images)
+        if output.image_id is not None:
+            env.log.append(f"Built image {output.image_id}", phase=self.name)
+        return output

@@ -11,8 +11,10 @@ from core.build import BuildStatus
 from core.events import RefType
 from core.gitcmd import url_host
 from core.registry_address import registry_host_of
+from worker.builders import choice_for
 from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
 from worker.docker_build import validate_reference
+from worker.emulation import check_platforms
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.registry import resolve_credentials
 
@@ -45,8 +47,13 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
 
     def prepare(self, env: PhaseEnv, results: Results) -> CloneInput:
         record = env.record
-        # Refused before any network work: bad tags, a registry whose credentials are unset.
+        # Refused before any network work: bad tags, platforms this host cannot build, a registry
+        # whose credentials are unset.
         validate_reference(record.image, record.docker_tags)
+        check_platforms(
+            choice_for(env.repository, record).platforms,
+            env.context.settings.environ.get("DOCKER_HOST"),
+        )
         resolve_credentials(
             env.context.config, env.context.settings, registry_host_of(record.image)
         )

@@ -1,5 +1,7 @@
 """The ``push`` phase: push every tag, each confirmed by the registry while its tag lock is held
-(:mod:`worker.tagorder`: a tag never moves back to an older commit), each reported as progress."""
+(:mod:`worker.tagorder`: a tag never moves back to an older commit), each reported as progress.
+A multi-platform build pushes each platform's image and one index under every tag
+(:mod:`worker.multiplatform`)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from dataclasses import dataclass
 
 from core.build import BuildStatus
 from core.registry_address import image_path
+from worker.manifests import ManifestClient
+from worker.multiplatform import PlatformImage, PushTarget, push_index
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.build import BuildOutput
 from worker.phases.docker import RegistryTarget, docker_api, registry_target
 from worker.push import PushResult, push_all
-from worker.registry import RegistryClient
 from worker.tagorder import TagGuard
 
 
@@ -19,7 +22,8 @@ from worker.tagorder import TagGuard
 class PushInput:
     image: str
     image_path: str  # the repository path in the registry (no host)
-    image_id: str
+    images: tuple[PlatformImage, ...]
+    multi_platform: bool
     tags: tuple[str, ...]
     registry: RegistryTarget
     read_timeout: float
@@ -28,6 +32,7 @@ class PushInput:
 @dataclass(frozen=True)
 class PushOutput(PhaseOutput):
     result: PushResult
+    platform_digests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest)
 
 
 class PushPhase(Phase[PushInput, PushOutput]):
@@ -36,12 +41,13 @@ class PushPhase(Phase[PushInput, PushOutput]):
     activity = "pushing the image"
 
     def prepare(self, env: PhaseEnv, results: Results) -> PushInput:
-
         record = env.record
+        built = results.get(BuildOutput)
         return PushInput(
             image=record.image,
             image_path=image_path(record.image),
-            image_id=results.get(BuildOutput).image_id,
+            images=built.images,
+            multi_platform=built.choice.multi_platform,
             tags=record.docker_tags,
             registry=registry_target(env),
             read_timeout=env.context.push_read_timeout,
@@ -59,9 +65,29 @@ class PushPhase(Phase[PushInput, PushOutput]):
             lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
         )
         target = given.registry
-        with RegistryClient(
+        with ManifestClient(
             target.host, target.credentials, timeout=context.registry_timeout
         ) as registry:
+            if given.multi_platform:
+                index = push_index(
+                    PushTarget(
+                        docker_api(env),
+                        given.image,
+                        given.image_path,
+                        registry,
+                        target.credentials,
+                        env.deadline,
+                        env.output(self.name),
+                        env.checkpoint(self.activity),
+                        given.read_timeout,
+                    ),
+                    given.images,
+                    given.tags,
+                    before_tag=lambda reference: env.check_now(f"pushing {reference}"),
+                    guard=guard,
+                    progress=env.progress,
+                )
+                return PushOutput(index.result, index.platform_digests)
             pushed = push_all(
                 docker_api(env),
                 given.image,

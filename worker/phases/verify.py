@@ -23,8 +23,10 @@ class VerifyInput:
     image: str
     source_name: str
     tags: tuple[str, ...]
-    image_id: str
+    image_id: str | None  # None: a multi-platform build (its digest is an index)
+    multi_platform: bool
     pushed: PushResult
+    platform_digests: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,15 @@ class VerifyPhase(Phase[VerifyInput, Verdict]):
             source_name=record.source_name,
             tags=record.docker_tags,
             image_id=results.get(BuildOutput).image_id,
+            multi_platform=results.get(BuildOutput).choice.multi_platform,
             pushed=results.get(PushOutput).result,
+            platform_digests=results.get(PushOutput).platform_digests,
         )
 
     def run(self, env: PhaseEnv, given: VerifyInput) -> Verdict:
         pushed = given.pushed
         missing = [t for t in given.tags if t not in pushed.tags and t not in pushed.skipped]
-        if missing or not given.image_id:
+        if missing or not (given.image_id or given.multi_platform):
             what = f"tags {', '.join(missing)} were not pushed" if missing else "no image id"
             raise RegistryError(f"The build of {given.image} cannot be trusted: {what}")
         skipped = ", ".join(pushed.skipped)
@@ -76,5 +80,6 @@ class VerifyPhase(Phase[VerifyInput, Verdict]):
                 "image_id": given.image_id,
                 "error": None,
                 "skipped_tags": pushed.skipped,
+                "platform_digests": given.platform_digests,
             },
         )
