@@ -27,6 +27,7 @@ from buildrules.model import (
     RegistryAuth,
     Repository,
 )
+from buildrules.rulefields import read_secrets
 from buildrules.rules import RuleReader
 from buildrules.values import (
     check_clone_url,
@@ -59,6 +60,7 @@ REPOSITORY_KEYS = (
     "memory",
     "cpus",
     "retries",
+    "secrets",
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -254,6 +256,11 @@ def _read_repository(reader: NodeReader, node: yaml.Node) -> Repository | None:
         rules = RuleReader(reader, image).read_rules(entries["build_rules"].value, defaults)
     if len(reader.problems) > before:
         return None
+    if options.get("secrets"):  # the repository's secrets hold for every rule, a rule's id winning
+        rules = tuple(
+            replace(rule, secrets=tuple({**dict(options["secrets"]), **dict(rule.secrets)}.items()))
+            for rule in rules
+        )
     assert provider and name and clone_url and image, "a missing key is a problem above"
     repository = Repository(
         provider=provider,
@@ -354,4 +361,8 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         cpus = reader.number(entries["cpus"].value, "cpus")
         if cpus is not None:
             options["cpus"] = cpus
+    if "secrets" in entries:
+        secrets = read_secrets(reader, entries["secrets"].value)
+        if secrets is not None:
+            options["secrets"] = secrets
     return options

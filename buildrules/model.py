@@ -66,6 +66,9 @@ class BuildRule:
     location: Location | None = field(default=None, compare=False)
     # The image this rule pushes to; None: the repository's image (a monorepo sets one per rule).
     image: str | None = None
+    # Build secrets (id, name of the worker's environment variable holding the value), the
+    # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
+    secrets: tuple[tuple[str, str], ...] = ()
 
     @property
     def source_kind(self) -> SourceKind:
@@ -108,6 +111,7 @@ class Repository:
     memory: str | None = None  # memory limit per build, Docker's form ("2g", "512m"); None: none
     cpus: float | None = None  # CPU limit per build (1.5 = one and a half CPUs); None: none
     retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
+    secrets: tuple[tuple[str, str], ...] = ()  # build secrets (id, env name); rules carry them too
 
     @property
     def key(self) -> tuple[str, str]:
@@ -165,6 +169,8 @@ class Config:
         names: list[str] = []
         for repository in self.repositories:
             names += [n for n in (repository.webhook_secret_env, repository.trigger_token_env) if n]
+            names += [env for _id, env in repository.secrets]
+            names += [env for rule in repository.build_rules for _id, env in rule.secrets]
         for registry in self.registries:
             names += [n for n in (registry.username_env, registry.password_env) if n]
         return tuple(dict.fromkeys(names))

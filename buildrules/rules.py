@@ -83,7 +83,7 @@ class RuleReader:
         source_pattern = self._source(entries, node)
         own = read_shared_fields(self.reader, entries)
         fields = {**defaults, **own}
-        for key in ("build_args", "paths"):  # maps merge key by key, the rule's keys winning
+        for key in ("build_args", "paths", "secrets"):  # maps merge key by key, the rule's winning
             if key in defaults and key in own:
                 merged = {**dict(defaults[key].value), **dict(own[key].value)}
                 fields[key] = Field(tuple(merged.items()), own[key].node)
@@ -111,6 +111,7 @@ class RuleReader:
             paths=paths,
             location=Location(reader.file, reader.line(node)),
             image=fields["image"].value if "image" in fields else None,
+            secrets=fields["secrets"].value if "secrets" in fields else (),
         )
 
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:

@@ -63,6 +63,10 @@ class BuildRequest:
     limits: BuildLimits = field(default_factory=BuildLimits)  # network, memory, CPU, context
     cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
     nocache: bool = False  # build_caching: false
+    # Build secrets (id -> value) and registry credentials (host -> (user, password)) for a
+    # BuildKit session (worker.secret_build); kept out of repr, so never in a log or traceback.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    registry_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def primary_reference(self) -> str:

@@ -55,6 +55,7 @@ from worker.docker_client import DEFAULT_TIMEOUT_SECONDS, DockerFactory, docker_
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
 from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, PushResult, push_all
 from worker.registry import RegistryClient, resolve_credentials
+from worker.secret_build import build_with_secrets, secret_values, session_credentials
 from worker.tagorder import TagGuard
 from worker.watch import BuildWatcher
 
@@ -335,8 +336,13 @@ class BuildRun:
                     limits=limits_for(repository, context.settings.max_context_bytes),
                     cache_from=layer_cache.cache_from,
                     nocache=layer_cache.nocache,
+                    secrets=secret_values(repository, record.rule_indexes, context.settings),
+                    registry_auth=session_credentials(
+                        registry_credentials(context.settings, context.config)
+                    ),
                 )
-                result = build_image(
+                builder = build_with_secrets if request.secrets else build_image
+                result = builder(
                     api,
                     request,
                     deadline,

@@ -12,19 +12,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import io
 import json
-import tarfile
-import textwrap
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import docker
 import docker.errors
 import pytest
 
+from tests.integration.buildkit_helpers import buildkit_build, push_private_base
 from tests.integration.services import AuthRegistry
 from worker.buildkit_session import BuildSession, Served
 from worker.buildkit_session.grpc import Status
@@ -33,47 +30,6 @@ from worker.buildkit_session.services import AUTH_CREDENTIALS, HEALTH_CHECK, SEC
 pytestmark = pytest.mark.integration
 
 SECRET = "npm-Tok3n-" + uuid.uuid4().hex  # unique per run: nothing else can contain it
-
-
-def context_tar(files: Mapping[str, str]) -> bytes:
-    """A build context as BuildKit reads a request body: USTAR (a PAX header reads as text)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def buildkit_build(
-    api: docker.APIClient, dockerfile: str, tag: str, session: BuildSession | None
-) -> tuple[str | None, str, bytes]:
-    """Build with the daemon's BuildKit: (image id or None, error or "", every byte the build
-    stream carried, trace records decoded from base64)."""
-    params: dict[str, Any] = {"version": "2", "t": tag, "networkmode": "none", "nocache": "1"}
-    if session is not None:
-        params["session"] = session.id
-    response = api._post(
-        api._url("/build"),
-        params=params,
-        data=context_tar({"Dockerfile": textwrap.dedent(dockerfile)}),
-        headers={"Content-Type": "application/x-tar"},
-        stream=True,
-        timeout=300,
-    )
-    api._raise_for_status(response)
-    image_id, error, carried = None, "", b""
-    for chunk in api._stream_helper(response, decode=True):
-        carried += json.dumps(chunk).encode()
-        if chunk.get("id") == "moby.buildkit.trace":
-            carried += base64.b64decode(chunk["aux"])
-        elif chunk.get("id") == "moby.image.id":
-            image_id = chunk["aux"]["ID"]
-        if "error" in chunk:
-            error = str(chunk["error"])
-    return image_id, error, carried
 
 
 @pytest.fixture
@@ -121,20 +77,8 @@ def test_an_undeclared_secret_fails_the_run_step(
 
 
 @pytest.fixture
-def private_base(
-    docker_api: docker.APIClient, base_image: str, auth_registry: AuthRegistry
-) -> Iterator[str]:
-    """The base image pushed to the htpasswd registry only; no local tag of that name."""
-    repository = f"{auth_registry.host}/autobuild-test/private-{uuid.uuid4().hex[:8]}"
-    docker_api.tag(base_image, repository, "latest")
-    try:
-        for chunk in docker_api.push(
-            repository, "latest", stream=True, decode=True, auth_config=auth_registry.auth_config
-        ):
-            assert "error" not in chunk, chunk
-    finally:
-        docker_api.remove_image(f"{repository}:latest")
-    yield f"{repository}:latest"
+def private_base(docker_api: docker.APIClient, base_image: str, auth_registry: AuthRegistry) -> str:
+    return push_private_base(docker_api, base_image, auth_registry)
 
 
 def test_a_from_image_on_a_private_registry_pulls_with_the_session_credentials(
