@@ -31,6 +31,7 @@ from docker.utils.build import exclude_paths
 from buildrules.model import Repository
 from core.settings import Settings
 from worker.buildkit_session import BuildSession, SessionError
+from worker.buildkit_session.services import MAX_SECRET_BYTES
 from worker.containment import check_context_size, explain_limits
 from worker.deadline import Checkpoint, Deadline
 from worker.docker_build import BuildRequest, BuildResult, LineFn
@@ -59,6 +60,10 @@ def secret_values(
                 " and it is not set"
             )
         values[secret_id] = value.encode()
+        if len(values[secret_id]) > MAX_SECRET_BYTES:
+            raise UserBuildError(
+                f"Build secret {secret_id} is larger than BuildKit's {MAX_SECRET_BYTES} bytes"
+            )
     return values
 
 

@@ -59,6 +59,13 @@ def test_an_unset_variable_fails_the_build_naming_the_secret_and_variable() -> N
         secret_values(repo, (0,), Settings.from_env({}))
 
 
+def test_a_secret_larger_than_buildkit_accepts_fails_the_build_by_id() -> None:
+    repo = repository(master=(("BIG", "BIG_ENV"),))
+    settings = Settings.from_env({"NPM_ENV": "npm-value", "BIG_ENV": "x" * 600_000})
+    with pytest.raises(UserBuildError, match="Build secret BIG is larger than BuildKit's"):
+        secret_values(repo, (0,), settings)
+
+
 def test_registry_credentials_become_user_password_pairs() -> None:
     found = {"r:5001": {"username": "robot", "password": "pw-value"}}
     assert session_credentials(found) == {"r:5001": ("robot", "pw-value")}
