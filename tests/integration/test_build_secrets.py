@@ -9,14 +9,29 @@ answers the registry credentials the configuration names (issue 12 item 3 on the
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import textwrap
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.integration.buildkit_helpers import push_private_base
+from tests.integration.control_helpers import (
+    ADMIN,
+    FAST_CONTROL,
+    WorkerProcess,
+    build_of,
+    burst,
+    configure,
+    dockerfile,
+    push,
+    repository_entry,
+    wait_for,
+)
 from tests.integration.webhook_helpers import (
     github_push,
     make_app,
@@ -149,3 +164,71 @@ def test_a_secret_whose_variable_is_unset_fails_the_build_naming_both(
     assert record["status"] == "failed", worker.stderr[-3000:]
     assert "NPM_TOKEN" in record["error"] and "BKS_NPM_TOKEN" in record["error"]
     assert "not set" in record["error"]
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose command line mentions ``marker`` (BuildKit runs ``RUN`` steps with runc,
+    not as Docker containers, so they are found in /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_canceled_secret_build_stops_its_run_step_within_ten_seconds(
+    tmp_path, redis_url, clean_redis, make_git_repo, base_image, registry_url
+):
+    marker = f"secret-cancel-{uuid.uuid4().hex[:8]}"
+    repo = make_git_repo(
+        {
+            "Dockerfile": dockerfile(
+                base_image, f"RUN --mount=type=secret,id=TOKEN sleep 60; echo {marker}"
+            )
+        }
+    )
+    name = f"octo/secret-cancel-{uuid.uuid4().hex[:6]}"
+    image = unique_image(registry_url, "secret-cancel")
+    entry = repository_entry(
+        name, repo.url, image, network="none", secrets={"TOKEN": "BKS_CANCEL_TOKEN"}
+    )
+    settings, client = configure(
+        tmp_path, redis_url, [entry], BKS_CANCEL_TOKEN="cancel-token-value", **FAST_CONTROL
+    )
+    (build,) = push(client, name, repo.head())
+    with WorkerProcess(settings, tmp_path / "worker.log"):
+        wait_for(lambda: processes_with(marker), 60, "the RUN step")
+        canceled_at = time.monotonic()
+        answer = client.post(f"/api/v1/builds/{build['id']}/cancel", headers=ADMIN)
+        assert answer.status_code == 200 and answer.json["status"] == "canceled"
+        wait_for(lambda: not processes_with(marker), 10, "the RUN step to go")
+        assert time.monotonic() - canceled_at < 10
+        assert build_of(client, build["id"])["status"] == "canceled"
+
+
+def test_a_secret_build_past_its_timeout_ends_timed_out_and_its_run_step_goes(
+    tmp_path, redis_url, clean_redis, make_git_repo, base_image, registry_url
+):
+    marker = f"secret-timeout-{uuid.uuid4().hex[:8]}"
+    repo = make_git_repo(
+        {
+            "Dockerfile": dockerfile(
+                base_image, f"RUN --mount=type=secret,id=TOKEN sleep 60; echo {marker}"
+            )
+        }
+    )
+    name = f"octo/secret-timeout-{uuid.uuid4().hex[:6]}"
+    image = unique_image(registry_url, "secret-timeout")
+    entry = repository_entry(
+        name, repo.url, image, network="none", timeout="8s", secrets={"TOKEN": "BKS_TO_TOKEN"}
+    )
+    settings, client = configure(tmp_path, redis_url, [entry], BKS_TO_TOKEN="timeout-token-value")
+    (build,) = push(client, name, repo.head())
+    burst(settings)
+    record = build_of(client, build["id"])
+    assert record["status"] == "timed_out", record
+    assert "the repository's timeout of 8 seconds was reached" in record["error"]
+    wait_for(lambda: not processes_with(marker), 10, "the RUN step to go")
