@@ -82,7 +82,15 @@ def assert_absent(where: str, data: str | bytes) -> None:
         assert form not in blob, f"the build secret ({form!r}) leaked into {where}"
 
 
-def build(tmp_path, redis_url, make_git_repo, docker_api, base_image, auth_registry, env):
+USES_AND_PRINTS = (
+    "RUN --mount=type=secret,id=NPM_TOKEN md5sum /run/secrets/NPM_TOKEN"
+    " && echo careless: $(cat /run/secrets/NPM_TOKEN)"
+)
+
+
+def build(
+    tmp_path, redis_url, make_git_repo, docker_api, base_image, auth_registry, env, step=None
+):
     """Push a repository whose Dockerfile uses the secret and prints it; run the worker; return
     (test client, build id, worker process)."""
     private = push_private_base(docker_api, base_image, auth_registry)
@@ -90,8 +98,7 @@ def build(tmp_path, redis_url, make_git_repo, docker_api, base_image, auth_regis
         {
             "Dockerfile": (
                 f"FROM {private}\nENV AUTOBUILD_TEST_RUN={uuid.uuid4().hex}\n"
-                "RUN --mount=type=secret,id=NPM_TOKEN md5sum /run/secrets/NPM_TOKEN"
-                " && echo careless: $(cat /run/secrets/NPM_TOKEN)\n"
+                f"{step or USES_AND_PRINTS}\n"
             )
         }
     )
@@ -152,6 +159,28 @@ def test_a_secret_reaches_run_and_not_the_image_history_log_or_api(
     assert "NPM_TOKEN" in history  # the step is there, with the id and not the value
     assert_absent("the image's history", history)
     assert_absent("the image (docker save)", b"".join(docker_api.get_image(record["image_id"])))
+
+
+def test_a_failing_step_that_prints_the_secret_keeps_it_out_of_the_error(
+    tmp_path, redis_url, clean_redis, make_git_repo, docker_api, base_image, auth_registry
+):
+    step = "RUN --mount=type=secret,id=NPM_TOKEN echo leaked $(cat /run/secrets/NPM_TOKEN); exit 3"
+    client, build_id, worker = build(
+        tmp_path,
+        redis_url,
+        make_git_repo,
+        docker_api,
+        base_image,
+        auth_registry,
+        {"BKS_NPM_TOKEN": NPM_TOKEN},
+        step,
+    )
+    record = client.get(f"/api/v1/builds/{build_id}").get_json()
+    assert record["status"] == "failed", (record, worker.stderr[-3000:])
+    assert "exit code: 3" in record["error"]
+    assert "leaked ******" in record["error"]  # the step's last output, masked
+    assert_absent("the error", record["error"])
+    assert_absent("the stored build log", log_text(clean_redis, build_id))
 
 
 def test_a_secret_whose_variable_is_unset_fails_the_build_naming_both(
