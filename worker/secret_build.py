@@ -29,6 +29,7 @@ import urllib3.exceptions
 from docker.utils.build import exclude_paths
 
 from buildrules.model import Repository
+from core.masking import MIN_SECRET_LENGTH
 from core.settings import Settings
 from worker.buildkit_session import BuildSession, SessionError
 from worker.buildkit_session.services import MAX_SECRET_BYTES
@@ -60,6 +61,11 @@ def secret_values(
                 " and it is not set"
             )
         values[secret_id] = value.encode()
+        if len(value) < MIN_SECRET_LENGTH:  # the masker leaves shorter values alone
+            raise UserBuildError(
+                f"Build secret {secret_id} ({env_name}) is shorter than {MIN_SECRET_LENGTH}"
+                " characters, too short to be masked in the log"
+            )
         if len(values[secret_id]) > MAX_SECRET_BYTES:
             raise UserBuildError(
                 f"Build secret {secret_id} is larger than BuildKit's {MAX_SECRET_BYTES} bytes"

@@ -66,6 +66,12 @@ def test_a_secret_larger_than_buildkit_accepts_fails_the_build_by_id() -> None:
         secret_values(repo, (0,), settings)
 
 
+def test_a_secret_too_short_to_mask_fails_the_build() -> None:
+    repo = repository(master=())
+    with pytest.raises(UserBuildError, match=r"Build secret NPM_TOKEN \(NPM_ENV\) is shorter than"):
+        secret_values(repo, (0,), Settings.from_env({"NPM_ENV": "abc"}))
+
+
 def test_registry_credentials_become_user_password_pairs() -> None:
     found = {"r:5001": {"username": "robot", "password": "pw-value"}}
     assert session_credentials(found) == {"r:5001": ("robot", "pw-value")}
