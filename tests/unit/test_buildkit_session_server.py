@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import pytest
 
 from worker.buildkit_session import proto
@@ -175,3 +176,18 @@ def test_an_upgrade_to_another_protocol_raises() -> None:
     answer = b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n"
     with canned(answer) as sock, pytest.raises(SessionError, match="not h2c"):
         read_upgrade(sock)
+
+
+def test_bytes_that_are_not_http2_raise_a_protocol_error() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        server = GrpcConnection(ours, {}, initial=b"GET / HTTP/1.1\r\n\r\n")
+        with pytest.raises(h2.exceptions.ProtocolError):
+            server.serve(time.monotonic() + 5)
+
+
+def test_the_server_ends_at_its_deadline() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        Daemon(theirs)  # sends the preface, then says nothing
+        assert GrpcConnection(ours, {}).serve(time.monotonic() + 0.3) == "deadline"

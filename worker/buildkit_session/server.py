@@ -82,7 +82,7 @@ class GrpcConnection:
     def serve(self, deadline: float) -> str:
         """Answer calls until the end; returns why it ended (``stopped``, ``closed by the
         daemon``, ``deadline``). A broken connection raises ``OSError``, a protocol error
-        ``h2.exceptions.ProtocolError``."""
+        an ``h2.exceptions.H2Error``."""
         try:
             return self._serve(deadline)
         except OSError:

@@ -42,9 +42,9 @@ class BuildSession:
         self, session_id: str, sock: socket.socket, methods: Mapping[str, Method], initial: bytes
     ) -> None:
         self.id = session_id
-        self._connection = GrpcConnection(sock, methods, initial, self._record)
         self._calls: list[Served] = []
         self._lock = threading.Lock()
+        self._connection = GrpcConnection(sock, methods, initial, self._record)
         self._thread: threading.Thread | None = None
         self.ended: str | None = None  # why the server loop ended, once it has
         self.error: Exception | None = None  # what ended it, when that was a failure
@@ -103,7 +103,7 @@ class BuildSession:
         def run() -> None:
             try:
                 self.ended = self._connection.serve(deadline)
-            except (OSError, h2.exceptions.ProtocolError) as exc:
+            except (OSError, h2.exceptions.H2Error) as exc:
                 self.error = exc
                 self.ended = f"failed: {type(exc).__name__}: {exc}"
             finally:  # the daemon sees the connection go and drops the session at once
