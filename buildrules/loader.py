@@ -28,6 +28,7 @@ from buildrules.model import (
     RegistryAuth,
     Repository,
 )
+from buildrules.rulefields import read_secrets
 from buildrules.rules import RuleReader
 from buildrules.values import (
     check_clone_url,
@@ -61,6 +62,7 @@ REPOSITORY_KEYS = (
     "cpus",
     "retries",
     *BUILDER_KEYS,
+    "secrets",
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -256,6 +258,11 @@ def _read_repository(reader: NodeReader, node: yaml.Node) -> Repository | None:
         rules = RuleReader(reader, image).read_rules(entries["build_rules"].value, defaults)
     if len(reader.problems) > before:
         return None
+    if options.get("secrets"):  # the repository's secrets hold for every rule, a rule's id winning
+        rules = tuple(
+            replace(rule, secrets=tuple({**dict(options["secrets"]), **dict(rule.secrets)}.items()))
+            for rule in rules
+        )
     assert provider and name and clone_url and image, "a missing key is a problem above"
     repository = Repository(
         provider=provider,
@@ -356,4 +363,8 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         cpus = reader.number(entries["cpus"].value, "cpus")
         if cpus is not None:
             options["cpus"] = cpus
+    if "secrets" in entries:
+        secrets = read_secrets(reader, entries["secrets"].value)
+        if secrets is not None:
+            options["secrets"] = secrets
     return options

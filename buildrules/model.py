@@ -70,6 +70,9 @@ class BuildRule:
     image: str | None = None
     builder: str | None = None  # buildkit | legacy; None: the repository's
     platforms: tuple[str, ...] | None = None  # None: the repository's
+    # Build secrets (id, name of the worker's environment variable holding the value), the
+    # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
+    secrets: tuple[tuple[str, str], ...] = ()
 
     @property
     def source_kind(self) -> SourceKind:
@@ -114,6 +117,7 @@ class Repository:
     retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
     builder: str = "buildkit"  # buildkit | legacy (buildrules.builder); a rule may override it
     platforms: tuple[str, ...] = ()  # () : the worker's own platform, one image; else an index
+    secrets: tuple[tuple[str, str], ...] = ()  # build secrets (id, env name); rules carry them too
 
     @property
     def key(self) -> tuple[str, str]:
@@ -170,6 +174,8 @@ class Config:
         names: list[str] = []
         for repository in self.repositories:
             names += [n for n in (repository.webhook_secret_env, repository.trigger_token_env) if n]
+            names += [env for _id, env in repository.secrets]
+            names += [env for rule in repository.build_rules for _id, env in rule.secrets]
         for registry in self.registries:
             names += [n for n in (registry.username_env, registry.password_env) if n]
         return tuple(dict.fromkeys(names))

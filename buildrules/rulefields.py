@@ -14,7 +14,14 @@ import yaml
 from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.paths import GlobError, compile_glob
 from buildrules.templates import TemplateError, parse_template
-from buildrules.values import ENV_NAME_RE, check_image, normalize_context, normalize_dockerfile
+from buildrules.values import (
+    ENV_NAME_RE,
+    SECRET_ID_RE,
+    check_env_name,
+    check_image,
+    normalize_context,
+    normalize_dockerfile,
+)
 from buildrules.yamlnodes import Entry, NodeReader, describe
 
 SHARED_KEYS = (
@@ -26,6 +33,7 @@ SHARED_KEYS = (
     "paths",
     "image",
     *BUILDER_KEYS,
+    "secrets",
 )
 PATH_KEYS = ("include", "ignore")
 BuildArgs = tuple[tuple[str, tuple[str, yaml.Node]], ...]  # (name, (template, node))
@@ -73,7 +81,35 @@ def read_shared_fields(reader: NodeReader, entries: dict[str, Entry]) -> dict[st
             fields["paths"] = Field(paths, entries["paths"].value)
     for key, value in read_builder_keys(reader, entries).items():
         fields[key] = Field(value, entries[key].value)
+    if "secrets" in entries:
+        secrets = read_secrets(reader, entries["secrets"].value)
+        if secrets is not None:
+            fields["secrets"] = Field(secrets, entries["secrets"].value)
     return fields
+
+
+def read_secrets(reader: NodeReader, node: yaml.Node) -> tuple[tuple[str, str], ...] | None:
+    """``secrets: {ID: ENV_VAR_NAME}``: the build secret ``ID`` is the value of the worker's
+    environment variable ``ENV_VAR_NAME`` (never the value itself: that stays out of the YAML)."""
+    entries = reader.mapping(node, "secrets")
+    if entries is None:
+        return None
+    secrets: list[tuple[str, str]] = []
+    for secret_id, entry in entries.items():
+        if not SECRET_ID_RE.fullmatch(secret_id):
+            reader.add(
+                entry.key_node,
+                f"secret id {secret_id!r} must be letters, digits, '_', '.' and '-'",
+            )
+            continue
+        env = reader.string(entry.value, f"secret {secret_id}")
+        if env is None:
+            continue
+        try:
+            secrets.append((secret_id, check_env_name(env.strip(), f"secret {secret_id}")))
+        except ValueError as exc:
+            reader.add(entry.value, str(exc))
+    return tuple(secrets)
 
 
 def _build_args(reader: NodeReader, node: yaml.Node) -> BuildArgs | None:

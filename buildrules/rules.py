@@ -83,7 +83,7 @@ class RuleReader:
         source_pattern = self._source(entries, node)
         own = read_shared_fields(self.reader, entries)
         fields = {**defaults, **own}
-        for key in ("build_args", "paths"):  # maps merge key by key, the rule's keys winning
+        for key in ("build_args", "paths", "secrets"):  # maps merge key by key, the rule's winning
             if key in defaults and key in own:
                 merged = {**dict(defaults[key].value), **dict(own[key].value)}
                 fields[key] = Field(tuple(merged.items()), own[key].node)
@@ -113,6 +113,7 @@ class RuleReader:
             image=fields["image"].value if "image" in fields else None,
             builder=fields["builder"].value if "builder" in fields else None,
             platforms=fields["platforms"].value if "platforms" in fields else None,
+            secrets=fields["secrets"].value if "secrets" in fields else (),
         )
 
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:

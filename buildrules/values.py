@@ -17,6 +17,7 @@ _DOMAIN_RE = re.compile(
 )
 MAX_IMAGE_LENGTH = 255
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # RUN --mount=type=secret,id=
 CLONE_URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 _SCP_LIKE_RE = re.compile(r"(?:(?P<user>[^@/\s]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 _DURATION_RE = re.compile(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?", re.IGNORECASE)

@@ -4,7 +4,9 @@
 (:mod:`worker.buildkit.build`), ``builder: legacy`` with the legacy builder
 (:mod:`worker.docker_build`); both answer with a :class:`~worker.docker_build.BuildResult`. A
 rule's ``builder``/``platforms`` win over the repository's. With ``platforms`` the image is built
-once per platform (``platform=`` on the build), each platform's lines prefixed with it.
+once per platform (``platform=`` on the build), each platform's lines prefixed with it. Every
+BuildKit build names a session of its own (:mod:`worker.build_secrets`): its build secrets and
+the configured registries' credentials, for ``FROM`` images on them.
 
 BuildKit's layer cache on a cold worker needs no pull: the build names the registry images of its
 own tags in ``cache_from`` and BuildKit reads the cache metadata written into them
@@ -23,6 +25,7 @@ import requests
 
 from buildrules.model import Repository
 from core.build import BuildRecord
+from worker.build_secrets import buildkit_session
 from worker.buildkit.build import build_image_buildkit
 from worker.buildkit.features import require_legacy_syntax
 from worker.buildkit.request import BuildKitOptions
@@ -30,6 +33,7 @@ from worker.cache import LayerCache, cache_references, decide, warm_layers
 from worker.containment import BuildLimits
 from worker.deadline import Checkpoint, Deadline
 from worker.docker_build import BuildRequest, BuildResult, build_image
+from worker.errors import UserBuildError
 from worker.multiplatform import PlatformImage, prefixed
 from worker.progress import PlatformProgress, ProgressSink
 
@@ -111,18 +115,28 @@ def build_one(
     on_line: LineFn,
     checkpoint: Checkpoint | None,
     *,
-    session_id: str | None = None,
     progress: ProgressSink | None = None,
 ) -> BuildResult:
     """One image with the chosen builder; its steps reported to ``progress``."""
     if choice.builder == LEGACY:
+        if request.secrets:
+            raise UserBuildError(
+                "Build secrets need BuildKit: this build uses builder: legacy"
+                f" (secrets {', '.join(sorted(request.secrets))})"
+            )
         require_legacy_syntax(request.context_dir / request.dockerfile, request.dockerfile)
         return build_image(api, request, deadline, on_line, checkpoint, progress)
-    options = BuildKitOptions(session_id=session_id)
     on_progress = None if progress is None else (lambda done, total: progress.step(done, total))
-    return build_image_buildkit(
-        api, request, deadline, on_line, checkpoint, options=options, on_progress=on_progress
-    )
+    with buildkit_session(api, request, deadline.backstop()) as session:
+        return build_image_buildkit(
+            api,
+            request,
+            deadline,
+            on_line,
+            checkpoint,
+            options=BuildKitOptions(session_id=session.id),
+            on_progress=on_progress,
+        )
 
 
 def build_platforms(
@@ -133,7 +147,6 @@ def build_platforms(
     on_line: LineFn,
     checkpoint: Checkpoint | None = None,
     *,
-    session_id: str | None = None,
     progress: ProgressSink | None = None,
 ) -> tuple[PlatformImage, ...]:
     """Every platform's image (one, for the daemon's own, without ``platforms``)."""
@@ -142,7 +155,7 @@ def build_platforms(
     if not choice.multi_platform:
         result = build_one(
             api, choice, request, deadline, on_line, checkpoint,
-            session_id=session_id, progress=progress,
+            progress=progress,
         )  # fmt: skip
         return (PlatformImage("", result.image_id),)
     images: list[PlatformImage] = []
@@ -155,7 +168,6 @@ def build_platforms(
             deadline,
             prefixed(on_line, platform),
             checkpoint,
-            session_id=session_id,
             progress=None if progress is None else PlatformProgress(progress, platform),
         )
         on_line(f"[{platform}] Built image {result.image_id}")

@@ -66,6 +66,10 @@ class BuildRequest:
     cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
     nocache: bool = False  # build_caching: false
     platform: str | None = None  # linux/arm64 (``platform=``); None: the daemon's own
+    # Build secrets (id -> value) and registry credentials (host -> (user, password)) for a
+    # BuildKit session (worker.build_secrets); kept out of repr, so never in a log or traceback.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    registry_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def primary_reference(self) -> str:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from buildrules.model import BuildRule, Repository
 from core.build import BuildRecord
 from core.events import RefType
-from worker.builders import BuildChoice, buildkit_layer_cache, buildkit_limits, choice_for
+from worker.builders import (
+    BuildChoice,
+    build_one,
+    buildkit_layer_cache,
+    buildkit_limits,
+    choice_for,
+)
 from worker.containment import BuildLimits
+from worker.deadline import Deadline
+from worker.docker_build import BuildRequest
+from worker.errors import UserBuildError
 
 IMAGE = "127.0.0.1:5000/a/b"
 
@@ -74,3 +85,17 @@ def test_without_a_bridge_the_default_network_becomes_none_and_ignored_limits_ar
         buildkit_limits(Daemon([{"Name": "bridge"}]), BuildLimits(), lines.append).network_mode
         is None
     )
+
+
+def test_a_legacy_build_with_secrets_is_refused_naming_them(tmp_path):
+    request = BuildRequest(
+        context_dir=tmp_path,
+        dockerfile="Dockerfile",
+        image="127.0.0.1:5000/a/b",
+        tags=("latest",),
+        secrets={"NPM_TOKEN": b"x" * 12},
+    )
+    with pytest.raises(UserBuildError) as refused:  # before the daemon is asked anything
+        build_one(None, BuildChoice("legacy"), request, Deadline(60), print, None)
+    assert "Build secrets need BuildKit" in str(refused.value)
+    assert "NPM_TOKEN" in str(refused.value) and "xxxx" not in str(refused.value)

@@ -5,13 +5,14 @@ names ``platforms``; steps reported as progress, the image labelled and tagged."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from core.build import BuildStatus
 from core.gitcmd import strip_credentials
+from worker.build_secrets import secret_values, session_credentials
 from worker.builders import BuildChoice, build_platforms, choice_for, layer_cache_for
 from worker.containment import BuildLimits, limits_for
 from worker.docker_build import (
@@ -24,7 +25,12 @@ from worker.docker_build import (
 from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.clone import CloneOutput
-from worker.phases.docker import RegistryTarget, docker_api, registry_target
+from worker.phases.docker import (
+    RegistryTarget,
+    docker_api,
+    registry_credentials,
+    registry_target,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class BuildInput:
     limits: BuildLimits
     registry: RegistryTarget
     choice: BuildChoice
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # id -> value
+    registry_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,10 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             limits=limits_for(repository, env.context.settings.max_context_bytes),
             registry=registry_target(env),
             choice=choice_for(repository, record),
+            secrets=secret_values(repository, record.rule_indexes, env.context.settings),
+            registry_auth=session_credentials(
+                registry_credentials(env.context.settings, env.context.config)
+            ),
         )
 
     def run(self, env: PhaseEnv, given: BuildInput) -> BuildOutput:
@@ -116,6 +128,8 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             limits=given.limits,
             cache_from=layer_cache.cache_from,
             nocache=layer_cache.nocache,
+            secrets=given.secrets,
+            registry_auth=given.registry_auth,
         )
         images = build_platforms(
             api,
