@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "cli.builds",
     "cli.logs",
     "cli.trigger_cmd",
+    "cli.keygen",
+    "cli.verify",
 )
 
 

@@ -38,6 +38,7 @@ from core.queue import build_queue
 from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
+from worker.attest import Attester, attest_build, base_references
 from worker.cache import warm_layers
 from worker.checkout import GitSource, Mirror, checkout_context
 from worker.containment import housekeeping, limits_for
@@ -343,6 +344,9 @@ class BuildRun:
                     on_line=self.output("build"),
                     checkpoint=self.checkpoint("building the image"),
                 )
+                base_refs = base_references(
+                    build_context.directory / build_context.dockerfile, dict(record.build_args)
+                )
             self.log.append(f"Built image {result.image_id}", phase="build")
 
             self.transition(
@@ -373,6 +377,19 @@ class BuildRun:
                     before_tag=lambda reference: self.check_now(f"pushing {reference}"),
                     guard=guard,
                 )
+                if pushed.digest is not None:  # provenance and signatures: worker/attest.py
+                    attest_build(
+                        Attester.create(
+                            context.settings, context.config, context.masker, context.redis
+                        ),
+                        registry,
+                        api,
+                        self.record,
+                        repository,
+                        pushed.digest,
+                        base_refs,
+                        self.output("push"),
+                    )
         finally:
             if api is not None:
                 api.close()  # also drops a build still streaming: the daemon then aborts it
