@@ -91,6 +91,24 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True)
+class KeepPolicy:
+    """Retention (``keep:``): the ``last`` tags Autobuild pushed most recently, and every tag a
+    pattern in ``tags`` matches (a name, or a full-match ``/regex/``), keep their manifests."""
+
+    last: int | None = None
+    tags: tuple[str, ...] = ()
+
+    def matches(self, tag: str) -> bool:
+        for pattern in self.tags:
+            if is_regex_source(pattern):
+                if re.fullmatch(pattern[1:-1], tag):
+                    return True
+            elif pattern == tag:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
 class Repository:
     provider: str
     name: str  # as the git host reports it; compared case-insensitively
@@ -108,6 +126,7 @@ class Repository:
     memory: str | None = None  # memory limit per build, Docker's form ("2g", "512m"); None: none
     cpus: float | None = None  # CPU limit per build (1.5 = one and a half CPUs); None: none
     retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
+    keep: KeepPolicy | None = None  # retention of its images (autobuild prune); None: keep all
 
     @property
     def key(self) -> tuple[str, str]:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "cli.trigger_cmd",
     "cli.keygen",
     "cli.verify",
+    "cli.prune",
 )
 
 

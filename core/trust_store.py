@@ -33,6 +33,16 @@ def pushed_by_key(image: str) -> str:
     return f"{PREFIX}pushed-by:{image}"
 
 
+RETENTION_LOG = f"{PREFIX}retention:log"
+RETENTION_LOG_LINES = 1000
+
+
+@dataclass(frozen=True)
+class Pushed:
+    build_id: str
+    pushed_at: float  # epoch seconds
+
+
 @dataclass(frozen=True)
 class Attestation:
     build_id: str
@@ -40,6 +50,7 @@ class Attestation:
     digests: tuple[str, ...]
     signed: bool
     statement: dict[str, Any]
+    dockerfile: str = ""  # the Dockerfile built, as the build context held it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +59,7 @@ class Attestation:
             "digests": list(self.digests),
             "signed": self.signed,
             "statement": self.statement,
+            "dockerfile": self.dockerfile,
         }
 
 
@@ -79,12 +91,31 @@ class TrustStore:
             digests=tuple(data["digests"]),
             signed=bool(data["signed"]),
             statement=data["statement"],
+            dockerfile=data.get("dockerfile", ""),
         )
 
-    def pushed(self, image: str) -> dict[str, str]:
-        """Every digest Autobuild pushed to ``image`` -> the build that pushed it."""
-        raw: Any = self.redis.hgetall(pushed_by_key(image))
-        return {_text(k): _text(v) for k, v in raw.items()}
+    def pushed(self, image: str) -> dict[str, Pushed]:
+        """Every digest Autobuild pushed to ``image`` (and has not deleted since)."""
+        pipe = self.redis.pipeline()
+        pipe.hgetall(pushed_by_key(image))
+        pipe.zrange(pushed_key(image), 0, -1, withscores=True)
+        builds, times = pipe.execute()
+        when = {_text(digest): float(score) for digest, score in times}
+        return {
+            _text(digest): Pushed(_text(build), when.get(_text(digest), 0.0))
+            for digest, build in builds.items()
+        }
+
+    def log_deletion(self, line: str) -> None:
+        """Keep the last lines of what retention deleted (the Images page shows them)."""
+        pipe = self.redis.pipeline()
+        pipe.lpush(RETENTION_LOG, line)
+        pipe.ltrim(RETENTION_LOG, 0, RETENTION_LOG_LINES - 1)
+        pipe.execute()
+
+    def deletions(self, limit: int = 50) -> list[str]:
+        raw: Any = self.redis.lrange(RETENTION_LOG, 0, limit - 1)
+        return [_text(line) for line in raw]
 
     def forget(self, image: str, digest: str) -> None:
         """After a delete: the digest is no longer in the registry."""

@@ -66,14 +66,18 @@ def _instructions(text: str) -> list[str]:
     return joined
 
 
-def base_references(dockerfile: Path, build_args: Mapping[str, str]) -> tuple[str, ...]:
-    """The images the Dockerfile's ``FROM`` lines name (build args substituted), without
-    ``scratch`` and earlier stages; an unreadable Dockerfile names none."""
+def read_dockerfile(path: Path) -> str:
+    """The Dockerfile built (its first MiB), kept with the provenance for the Images page."""
     try:
-        with dockerfile.open("rb") as handle:
-            text = handle.read(MAX_DOCKERFILE_BYTES).decode(errors="replace")
+        with path.open("rb") as handle:
+            return handle.read(MAX_DOCKERFILE_BYTES).decode(errors="replace")
     except OSError:
-        return ()
+        return ""
+
+
+def base_references(text: str, build_args: Mapping[str, str]) -> tuple[str, ...]:
+    """The images the Dockerfile's ``FROM`` lines name (build args substituted), without
+    ``scratch`` and earlier stages."""
     values: dict[str, str] = {}
     stages: set[str] = set()
     found: list[str] = []
@@ -215,7 +219,7 @@ def attest_build(
     record: BuildRecord,
     repository: Repository,
     digest: str,
-    base_refs: tuple[str, ...],
+    dockerfile: str,
     on_line: LineFn,
     builder: str = "legacy",
 ) -> Attestation:
@@ -223,6 +227,7 @@ def attest_build(
     path = split_image(record.image)[1]
     key = attester.signing_key()
     digests = pushed_digests(registry, path, digest)
+    base_refs = base_references(dockerfile, dict(record.build_args))
     bases = tuple(attester.resolve_base(api, ref) for ref in base_refs)
     for base in bases:
         on_line(f"Base image {base.reference} is {base.digest or 'of unknown digest'}")
@@ -243,6 +248,8 @@ def attest_build(
             on_line(f"Signed {subject} as {record.image}:{tag}")
     if key is None:
         on_line("Provenance is unsigned: AUTOBUILD_SIGNING_KEY is not set")
-    attestation = Attestation(record.id, record.image, digests, key is not None, document)
+    attestation = Attestation(
+        record.id, record.image, digests, key is not None, document, dockerfile
+    )
     attester.store.record(attestation, facts.finished_at or utcnow())
     return attestation

@@ -38,7 +38,7 @@ from core.queue import build_queue
 from core.recovery import requeue_or_end
 from core.settings import Settings
 from core.store import BuildStore, StaleTransitionError
-from worker.attest import Attester, attest_build, base_references
+from worker.attest import Attester, attest_build, read_dockerfile
 from worker.cache import warm_layers
 from worker.checkout import GitSource, Mirror, checkout_context
 from worker.containment import housekeeping, limits_for
@@ -344,9 +344,7 @@ class BuildRun:
                     on_line=self.output("build"),
                     checkpoint=self.checkpoint("building the image"),
                 )
-                base_refs = base_references(
-                    build_context.directory / build_context.dockerfile, dict(record.build_args)
-                )
+                dockerfile = read_dockerfile(build_context.directory / build_context.dockerfile)
             self.log.append(f"Built image {result.image_id}", phase="build")
 
             self.transition(
@@ -387,7 +385,7 @@ class BuildRun:
                         self.record,
                         repository,
                         pushed.digest,
-                        base_refs,
+                        dockerfile,
                         self.output("push"),
                     )
         finally:
