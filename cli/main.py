@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cli.keygen",
     "cli.verify",
     "cli.prune",
+    "cli.images",
 )
 
 

@@ -350,20 +350,6 @@ class RegistryAPI:
             path = _next_link(response)
         return found
 
-    def catalog(self) -> list[str]:
-        """Every repository the registry lists (registries that hide their catalog: none)."""
-        found: list[str] = []
-        path: str | None = "/v2/_catalog?n=1000"
-        while path:
-            response = self.call("GET", path, "registry:catalog:*")
-            if response.status_code in (401, 403, 404):
-                return found
-            if response.status_code != 200:
-                raise self.refused(response, "its catalog")
-            found.extend(str(name) for name in (response.json().get("repositories") or ()))
-            path = _next_link(response)
-        return found
-
     # -- writing ---------------------------------------------------------------------------------
     def put_blob(self, name: str, data: bytes) -> str:
         """Upload ``data`` as a blob of ``name`` (monolithically); returns its digest."""
