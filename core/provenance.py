@@ -68,9 +68,8 @@ def image_purl(reference: str) -> str:
     """``127.0.0.1:5000/lib/base:1`` -> ``pkg:docker/lib/base@1?repository_url=127.0.0.1:5000``."""
     name, tag = reference, "latest"
     if "@" in name:
-        name = name.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
+        name, tag = name.split("@", 1)  # pinned by digest: the digest is the version
+    elif ":" in name.rsplit("/", 1)[-1]:
         name, tag = name.rsplit(":", 1)
     host, _, path = name.partition("/")
     if path and ("." in host or ":" in host or host == "localhost"):
