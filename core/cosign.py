@@ -38,7 +38,7 @@ DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 PREDICATE_ANNOTATION = "predicateType"
-SIGNATURE_CLAIM_TYPE = "cosign container image signature"
+COSIGN_CLAIM_TYPE = "cosign container image signature"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 COSIGN_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
 
@@ -145,7 +145,7 @@ def simple_signing_payload(
         "critical": {
             "identity": {"docker-reference": docker_reference},
             "image": {"docker-manifest-digest": digest},
-            "type": SIGNATURE_CLAIM_TYPE,
+            "type": COSIGN_CLAIM_TYPE,
         },
         "optional": dict(optional) if optional else None,
     }

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.cosign import (
+    COSIGN_CLAIM_TYPE,
     DSSE_TYPE,
     IN_TOTO_PAYLOAD_TYPE,
     SIGNATURE_ANNOTATION,
-    SIGNATURE_CLAIM_TYPE,
     SIMPLE_SIGNING_TYPE,
     PublicKey,
     cosign_tag,
@@ -64,7 +64,7 @@ def check_signature(api: RegistryAPI, name: str, digest: str, key: PublicKey) ->
             critical = json.loads(payload)["critical"]
         except (ValueError, KeyError, TypeError):
             continue
-        if critical.get("type") != SIGNATURE_CLAIM_TYPE:
+        if critical.get("type") != COSIGN_CLAIM_TYPE:
             continue
         if (critical.get("image") or {}).get("docker-manifest-digest") == digest:
             return

@@ -42,7 +42,7 @@ from worker.errors import RegistryError, WorkerError
 from worker.registry import RegistryClient, resolve_credentials
 
 LineFn = Callable[[str], None]
-MAX_DOCKERFILE_BYTES = 1024 * 1024
+MAX_DOCKERFILE_BYTES = 256 * 1024
 _FROM = re.compile(r"^\s*FROM\s+(.+)$", re.I)
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$", re.I)
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -67,7 +67,7 @@ def _instructions(text: str) -> list[str]:
 
 
 def read_dockerfile(path: Path) -> str:
-    """The Dockerfile built (its first MiB), kept with the provenance for the Images page."""
+    """The Dockerfile built (its first 256 KiB), kept with the provenance for the Images page."""
     try:
         with path.open("rb") as handle:
             return handle.read(MAX_DOCKERFILE_BYTES).decode(errors="replace")
