@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from contextlib import contextmanager
 
 import pytest
 
 from cli.main import main as cli_main
 from core.cosign import cosign_tag
+from core.registry_api import RegistryAPIError
 from core.trust_store import TrustStore
 from tests.integration.services import ServiceError, _free_port, spawn_registry, unavailable
 from tests.integration.trust_helpers import (
@@ -22,12 +24,12 @@ from tests.integration.worker_helpers import make_context, make_repository, regi
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def delete_registry(tmp_path):
-    """A registry of this test's own (deletes enabled), on a free loopback port."""
+@contextmanager
+def own_registry(root, *, delete: bool):
+    """A registry of the test's own on a free loopback port (deletes allowed or not)."""
     port = _free_port()
     try:
-        process, _log_path, log = spawn_registry(tmp_path / "registry", port, htpasswd=False)
+        process, _log_path, log = spawn_registry(root, port, htpasswd=False, delete=delete)
     except ServiceError as err:
         unavailable(str(err))
     try:
@@ -36,6 +38,12 @@ def delete_registry(tmp_path):
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def delete_registry(tmp_path):
+    with own_registry(tmp_path / "registry", delete=True) as host:
+        yield host
 
 
 def write_config(tmp_path, image: str) -> str:
@@ -114,3 +122,12 @@ def test_a_keep_rule_deletes_exactly_what_it_lets_go_and_nothing_pushed_by_hand(
     assert len(deletions) == 2 and all("deleted " + image in line for line in deletions)
     assert cli_main(["prune"]) == 0
     assert "deleted 0 manifest(s)" in capsys.readouterr().out
+
+
+def test_a_registry_without_deletes_is_named_as_the_reason(tmp_path, docker_api, base_image):
+    with own_registry(tmp_path / "no-delete", delete=False) as host:
+        image = f"{host}/octo/kept"
+        digest = push_by_hand(docker_api, base_image, image, "manual")
+        api, name = registry_api(image)
+        with api, pytest.raises(RegistryAPIError, match="REGISTRY_STORAGE_DELETE_ENABLED=true"):
+            api.delete_manifest(name, digest)
