@@ -26,6 +26,7 @@ from core.retention import image_tags, tag_owner
 from core.trust_store import TrustStore
 
 MAX_TAGS = 200  # tags shown per image (the newest by name order beyond that are cut)
+MAX_CATALOG = 500  # repositories read from a registry's catalog
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
 
 
@@ -59,6 +60,19 @@ class ImageView:
     provider: str
     repository: str
     tags: tuple[TagView, ...]
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """A registry the configuration pushes to, and its repositories no configuration names."""
+
+    host: str
+    other_repositories: tuple[str, ...]
+    catalog_hidden: bool = False
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -200,6 +214,28 @@ class ImageCatalog:
             provenance=api.manifest_digest(name, cosign_tag(digest, "att")) is not None,
             build=build_link(repository, record) if record else None,
         )
+
+    def registries(self, repositories: list[Repository]) -> list[RegistryView]:
+        """Each registry the repositories push to, with the repositories in its catalog that
+        none of them is (pushed from elsewhere, or by another Autobuild)."""
+        known: dict[str, set[str]] = {}
+        for repository in repositories:
+            for image in repository.images:
+                host, name = split(image)
+                known.setdefault(host, set()).add(name)
+        views = []
+        for host, names in sorted(known.items()):
+            try:
+                with self.api(host) as api:
+                    catalog = api.catalog(MAX_CATALOG)
+            except RegistryAPIError as exc:
+                views.append(RegistryView(host, (), error=str(exc)))
+                continue
+            if catalog is None:
+                views.append(RegistryView(host, (), catalog_hidden=True))
+                continue
+            views.append(RegistryView(host, tuple(n for n in catalog if n not in names)))
+        return views
 
     def latest_build(self, repository: Repository) -> tuple[BuildRecord, str] | None:
         """The newest successful build whose Dockerfile is known, and that Dockerfile."""

@@ -361,8 +361,9 @@ def _operations() -> JsonObject:
                 ],
                 "responses": {
                     "200": _json(
-                        {"type": "object", "required": ["images"]},
-                        "Each image with its tags (origin autobuild or elsewhere).",
+                        {"type": "object", "required": ["images", "registries"]},
+                        "Each image with its tags (origin autobuild or elsewhere), and each"
+                        " registry's repositories that no configured repository is.",
                     ),
                     "401": _error("AUTOBUILD_PRIVATE is on and no admin token was sent."),
                     "503": UNAVAILABLE,

@@ -47,10 +47,17 @@ blueprint.add_app_template_filter(_size, "human_size")
 @blueprint.get("/api/v1/images")
 def list_images() -> Response:
     catalog = ImageCatalog(app_context())
+    repositories = _repositories(request.args.get("repository"))
     images: list[ImageView] = []
-    for repository in _repositories(request.args.get("repository")):
+    for repository in repositories:
         images.extend(catalog.images(repository))
-    return jsonify({"images": [image.to_json() for image in images]})
+    registries = catalog.registries(repositories)
+    return jsonify(
+        {
+            "images": [image.to_json() for image in images],
+            "registries": [registry.to_json() for registry in registries],
+        }
+    )
 
 
 @blueprint.get("/api/v1/builds/<build_id>/provenance")
@@ -78,9 +85,15 @@ def provenance(build_id: str) -> Response:
 @blueprint.get("/images")
 def images_page() -> str:
     catalog = ImageCatalog(app_context())
-    images = [image for r in _repositories() for image in catalog.images(r)]
+    repositories = _repositories()
+    images = [image for r in repositories for image in catalog.images(r)]
     deletions = catalog.trust.deletions(limit=20)
-    return render_template("images.html", images=images, deletions=deletions)
+    return render_template(
+        "images.html",
+        images=images,
+        registries=catalog.registries(repositories),
+        deletions=deletions,
+    )
 
 
 @blueprint.get("/images/<provider>/<path:name>")

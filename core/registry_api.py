@@ -350,6 +350,21 @@ class RegistryAPI:
             path = _next_link(response)
         return found
 
+    def catalog(self, limit: int = 1000) -> list[str] | None:
+        """The repositories the registry lists (at most ``limit``); None when it hides its
+        catalog (401/403/404, as hosted registries do)."""
+        found: list[str] = []
+        path: str | None = f"/v2/_catalog?n={min(limit, 1000)}"
+        while path and len(found) < limit:
+            response = self.call("GET", path, "registry:catalog:*")
+            if response.status_code in (401, 403, 404):
+                return None
+            if response.status_code != 200:
+                raise self.refused(response, "its catalog")
+            found.extend(str(name) for name in (response.json().get("repositories") or ()))
+            path = _next_link(response)
+        return found[:limit]
+
     # -- writing ---------------------------------------------------------------------------------
     def put_blob(self, name: str, data: bytes) -> str:
         """Upload ``data`` as a blob of ``name`` (monolithically); returns its digest."""

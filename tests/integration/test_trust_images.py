@@ -16,7 +16,13 @@ from tests.integration.browser_helpers import (
     screenshot,
     wait_until,
 )
-from tests.integration.trust_helpers import dockerfile, keygen, push_by_hand, run_build
+from tests.integration.trust_helpers import (
+    dockerfile,
+    keygen,
+    own_registry,
+    push_by_hand,
+    run_build,
+)
 from tests.integration.webhook_helpers import make_app
 from tests.integration.webhook_helpers import make_settings as app_settings
 from tests.integration.worker_helpers import make_context, make_repository, unique_image
@@ -126,3 +132,37 @@ def test_the_images_page_in_chromium_marks_the_tag_pushed_by_hand(pushed):
         assert "signed" in latest.locator("td.signed").inner_text()
         screenshot(page, "images")
         assert page.js_errors == []
+
+
+def test_the_images_api_lists_registry_repositories_no_configuration_names(
+    tmp_path, redis_url, clean_redis, docker_api, base_image
+):
+    with own_registry(tmp_path / "registry", delete=False) as host:
+        push_by_hand(docker_api, base_image, f"{host}/team/configured", "v1")
+        push_by_hand(docker_api, base_image, f"{host}/someone/else", "latest")
+        config = tmp_path / "web.yml"
+        config.write_text(
+            textwrap.dedent(
+                f"""\
+                repositories:
+                  - provider: github
+                    name: team/configured
+                    clone_url: https://git.example.test/team/configured.git
+                    image: {host}/team/configured
+                    build_rules:
+                      - source_type: branch
+                        source: master
+                        docker_tag: latest
+                """
+            )
+        )
+        client = make_app(app_settings(config, redis_url, tmp_path)).test_client()
+        body = client.get("/api/v1/images").json
+        page = client.get("/images").get_data(as_text=True)
+    assert body["registries"] == [
+        {"host": host, "other_repositories": ["someone/else"], "catalog_hidden": False,
+         "error": None}
+    ]  # fmt: skip
+    (image,) = body["images"]
+    assert [(t["tag"], t["origin"]) for t in image["tags"]] == [("v1", "elsewhere")]
+    assert "someone/else" in page and "pushed from elsewhere" in page

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from contextlib import contextmanager
 
 import pytest
 
@@ -11,10 +10,10 @@ from cli.main import main as cli_main
 from core.cosign import cosign_tag
 from core.registry_api import RegistryAPIError
 from core.trust_store import TrustStore
-from tests.integration.services import ServiceError, _free_port, spawn_registry, unavailable
 from tests.integration.trust_helpers import (
     dockerfile,
     keygen,
+    own_registry,
     push_by_hand,
     registry_api,
     run_build,
@@ -22,22 +21,6 @@ from tests.integration.trust_helpers import (
 from tests.integration.worker_helpers import make_context, make_repository, registry_digest
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def own_registry(root, *, delete: bool):
-    """A registry of the test's own on a free loopback port (deletes allowed or not)."""
-    port = _free_port()
-    try:
-        process, _log_path, log = spawn_registry(root, port, htpasswd=False, delete=delete)
-    except ServiceError as err:
-        unavailable(str(err))
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture

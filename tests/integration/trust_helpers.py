@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cli.main import main as cli_main
 from core.build import BuildRecord
 from core.registry_api import RegistryAPI, split_image
-from tests.integration.services import push_digest, stream_errors
+from tests.integration.services import (
+    ServiceError,
+    _free_port,
+    push_digest,
+    spawn_registry,
+    stream_errors,
+    unavailable,
+)
 from tests.integration.worker_helpers import create_record
 from worker.jobs import WorkerContext, execute_build
 
@@ -46,3 +55,19 @@ def push_by_hand(docker_api: Any, source: str, image: str, tag: str) -> str:
 def registry_api(image: str) -> tuple[RegistryAPI, str]:
     host, name = split_image(image)
     return RegistryAPI(host), name
+
+
+@contextmanager
+def own_registry(root: Path, *, delete: bool) -> Iterator[str]:
+    """A registry of the test's own on a free loopback port (deletes allowed or not)."""
+    port = _free_port()
+    try:
+        process, _log_path, log = spawn_registry(root, port, htpasswd=False, delete=delete)
+    except ServiceError as err:
+        unavailable(str(err))
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
