@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import api, badge, bodylimit, health, metrics, openapi, trigger, ui, webhooks
+from app import (
+    api,
+    badge,
+    bodylimit,
+    health,
+    metrics,
+    openapi,
+    trigger,
+    trust_views,
+    ui,
+    webhooks,
+)
 from app.auth import configure_sessions
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
@@ -30,6 +41,17 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
     configure_sessions(app, settings)
-    for module in (bodylimit, webhooks, api, trigger, health, ui, badge, openapi, metrics):
+    for module in (
+        bodylimit,
+        webhooks,
+        api,
+        trigger,
+        health,
+        ui,
+        trust_views,
+        badge,
+        openapi,
+        metrics,
+    ):
         app.register_blueprint(module.blueprint)
     return app

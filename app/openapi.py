@@ -336,6 +336,47 @@ def _operations() -> JsonObject:
                 "responses": {"200": _json({"type": "object"}, "Alive.")},
             }
         },
+        "/api/v1/builds/{build_id}/provenance": {
+            "get": {
+                "summary": "The build's SLSA v1 provenance (in-toto statement) as pushed",
+                "operationId": "getBuildProvenance",
+                "tags": ["trust"],
+                "parameters": [BUILD_ID],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["build_id", "signed", "statement"]},
+                        "The statement, the digests it names, and whether it was signed.",
+                    ),
+                    "401": _error("AUTOBUILD_PRIVATE is on and no admin token was sent."),
+                    "404": _error("No such build, or it pushed no provenance."),
+                    "503": UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/images": {
+            "get": {
+                "summary": "The configured images' tags in the registry, with their builds",
+                "operationId": "listImages",
+                "tags": ["trust"],
+                "parameters": [
+                    {
+                        "name": "repository",
+                        "in": "query",
+                        "description": "Only this repository: PROVIDER/NAME or NAME.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["images", "registries"]},
+                        "Each image with its tags (origin autobuild or elsewhere), and each"
+                        " registry's repositories that no configured repository is.",
+                    ),
+                    "401": _error("AUTOBUILD_PRIVATE is on and no admin token was sent."),
+                    "503": UNAVAILABLE,
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Readiness: Redis, Docker and the configuration usable; registries "

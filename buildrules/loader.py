@@ -19,6 +19,7 @@ import yaml
 
 from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.errors import ConfigError, Problem
+from buildrules.keep import read_keep
 from buildrules.model import (
     NETWORK_MODES,
     PROVIDERS,
@@ -63,6 +64,7 @@ REPOSITORY_KEYS = (
     "retries",
     *BUILDER_KEYS,
     "secrets",
+    "keep",
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -339,6 +341,8 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         value = reader.integer(entries["retries"].value, "retries", minimum=0)
         if value is not None:
             options["retries"] = value
+    if "keep" in entries:
+        options["keep"] = read_keep(reader, entries["keep"].value)
     if "cancel_running" in entries:
         flag = reader.boolean(entries["cancel_running"].value, "cancel_running")
         if flag is not None:

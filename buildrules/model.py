@@ -98,6 +98,24 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True)
+class KeepPolicy:
+    """Retention (``keep:``): the ``last`` tags Autobuild pushed most recently, and every tag a
+    pattern in ``tags`` matches (a name, or a full-match ``/regex/``), keep their manifests."""
+
+    last: int | None = None
+    tags: tuple[str, ...] = ()
+
+    def matches(self, tag: str) -> bool:
+        for pattern in self.tags:
+            if is_regex_source(pattern):
+                if re.fullmatch(pattern[1:-1], tag):
+                    return True
+            elif pattern == tag:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
 class Repository:
     provider: str
     name: str  # as the git host reports it; compared case-insensitively
@@ -118,6 +136,7 @@ class Repository:
     builder: str = "buildkit"  # buildkit | legacy (buildrules.builder); a rule may override it
     platforms: tuple[str, ...] = ()  # () : the worker's own platform, one image; else an index
     secrets: tuple[tuple[str, str], ...] = ()  # build secrets (id, env name); rules carry them too
+    keep: KeepPolicy | None = None  # retention of its images (autobuild prune); None: keep all
 
     @property
     def key(self) -> tuple[str, str]:

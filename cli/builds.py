@@ -67,13 +67,18 @@ def row(build: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def format_table(builds: list[dict[str, Any]]) -> str:
-    rows = [COLUMNS, *(row(build) for build in builds)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+def format_columns(columns: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns, two spaces apart, the header first."""
+    rows = [columns, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip()
         for r in rows
     )
+
+
+def format_table(builds: list[dict[str, Any]]) -> str:
+    return format_columns(COLUMNS, [row(build) for build in builds])
 
 
 def run(args: argparse.Namespace) -> int:

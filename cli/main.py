@@ -21,6 +21,10 @@ COMMAND_MODULES = (
     "cli.builds",
     "cli.logs",
     "cli.trigger_cmd",
+    "cli.keygen",
+    "cli.verify",
+    "cli.prune",
+    "cli.images",
 )
 
 

@@ -123,6 +123,7 @@ class Settings:
     lost_worker_grace_seconds: float = DEFAULT_LOST_WORKER_GRACE_SECONDS
     recovery_interval_seconds: float = DEFAULT_RECOVERY_INTERVAL_SECONDS
     retry_backoff_seconds: tuple[float, ...] = DEFAULT_RETRY_BACKOFF_SECONDS
+    signing_key: Path | None = None  # AUTOBUILD_SIGNING_KEY: PEM ECDSA P-256 key signing images
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -172,6 +173,9 @@ class Settings:
                 env, "AUTOBUILD_RECOVERY_INTERVAL", DEFAULT_RECOVERY_INTERVAL_SECONDS, minimum=0.1
             ),
             retry_backoff_seconds=_backoff_from_env(env, "AUTOBUILD_RETRY_BACKOFF"),
+            signing_key=Path(env["AUTOBUILD_SIGNING_KEY"])
+            if env.get("AUTOBUILD_SIGNING_KEY")
+            else None,
             environ=MappingProxyType(env),
         )
 

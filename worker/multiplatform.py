@@ -15,18 +15,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.registry_api import Manifest
 from worker.deadline import Checkpoint, Deadline
 from worker.errors import RegistryError
 from worker.manifests import (
     INDEX_TYPES,
     Descriptor,
-    ManifestClient,
     index_document,
     index_platforms,
 )
 from worker.progress import ProgressSink
 from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS, PushGuard, PushResult, push_tag
-from worker.registry import Credentials, verify_digest
+from worker.registry import Credentials, RegistryClient, verify_digest
 
 LineFn = Callable[[str], None]
 
@@ -56,7 +56,7 @@ class PushTarget:
     api: Any
     image: str  # registry/repository
     image_path: str  # repository, without the host
-    registry: ManifestClient
+    registry: RegistryClient
     credentials: Credentials | None
     deadline: Deadline
     on_line: LineFn
@@ -92,17 +92,30 @@ def push_platform_images(
             target.read_timeout,
         )
         verify_digest(target.registry, target.image_path, tag, digest)
-        media_type, body, _ = target.registry.get_manifest(target.image_path, digest)
-        descriptors.append(Descriptor(item.platform, digest, len(body), media_type))
+        manifest = pushed_manifest(target.registry, target.image_path, digest)
+        descriptors.append(
+            Descriptor(item.platform, digest, len(manifest.body), manifest.media_type)
+        )
         target.on_line(f"[{item.platform}] Pushed {reference} as {digest}")
     return tuple(descriptors)
 
 
+def pushed_manifest(registry: RegistryClient, image_path: str, reference: str) -> Manifest:
+    """The manifest the registry holds for ``reference``, which was just pushed."""
+    manifest = registry.get_manifest(image_path, reference)
+    if manifest is None:
+        raise RegistryError(
+            f"Registry {registry.host} does not have {image_path}@{reference} after pushing it"
+        )
+    return manifest
+
+
 def check_index(
-    registry: ManifestClient, image_path: str, tag: str, descriptors: tuple[Descriptor, ...]
+    registry: RegistryClient, image_path: str, tag: str, descriptors: tuple[Descriptor, ...]
 ) -> None:
     """Raise unless the registry's index for ``tag`` lists exactly the pushed platforms."""
-    media_type, body, _ = registry.get_manifest(image_path, tag)
+    manifest = pushed_manifest(registry, image_path, tag)
+    media_type, body = manifest.media_type, manifest.body
     if media_type not in INDEX_TYPES:
         raise RegistryError(
             f"Registry {registry.host} answers {image_path}:{tag} with {media_type or 'no type'},"
@@ -144,7 +157,7 @@ def push_index(
             if not descriptors:
                 descriptors = push_platform_images(target, images, tag)
             media_type, body = index_document(descriptors)
-            digest = target.registry.put_manifest(target.image_path, tag, media_type, body)
+            digest = target.registry.put_manifest_body(target.image_path, tag, media_type, body)
             index_digest = index_digest or digest
             target.deadline.check(f"verifying {reference} with the registry")
             verify_digest(target.registry, target.image_path, tag, index_digest)

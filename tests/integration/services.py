@@ -232,7 +232,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _registry_config(root: Path, addr: str, htpasswd: bool = True) -> str:
+def _registry_config(root: Path, addr: str, htpasswd: bool = True, delete: bool = True) -> str:
     config = f"""version: 0.1
 log:
   level: info
@@ -240,7 +240,7 @@ storage:
   filesystem:
     rootdirectory: {root / "data"}
   delete:
-    enabled: true
+    enabled: {"true" if delete else "false"}
 http:
   addr: {addr}
   secret: autobuild-test-{os.getpid()}
@@ -300,17 +300,18 @@ def spawn_answering(
 
 
 def spawn_registry(
-    root: Path, port: int, *, htpasswd: bool, deadline: float = 20.0
+    root: Path, port: int, *, htpasswd: bool, deadline: float = 20.0, delete: bool = True
 ) -> tuple[subprocess.Popen[bytes], Path, IO[bytes]]:
     """Start Debian's ``docker-registry`` on 127.0.0.1:``port`` with its storage under ``root``
     (``htpasswd``: requiring the credentials in ``root/htpasswd``); returns the process, its log
-    path and the open log once ``GET /v2/`` answers (401 with htpasswd, else 200). Raises
+    path and the open log once ``GET /v2/`` answers (401 with htpasswd, else 200). ``delete``:
+    manifest deletes allowed (as REGISTRY_STORAGE_DELETE_ENABLED=true). Raises
     ServiceError, with the end of the log, when it does not answer within ``deadline``."""
     binary = registry_binary()
     (root / "data").mkdir(parents=True, exist_ok=True)
     host = f"127.0.0.1:{port}"
     config = root / "config.yml"
-    config.write_text(_registry_config(root, host, htpasswd=htpasswd))
+    config.write_text(_registry_config(root, host, htpasswd=htpasswd, delete=delete))
     log_path = root / f"registry-{port}.log"
     log = open(log_path, "ab")  # noqa: SIM115 (closed by the caller)
     expect = 401 if htpasswd else 200

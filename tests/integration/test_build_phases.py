@@ -44,7 +44,7 @@ def test_a_successful_build_records_every_phase_and_its_progress(
     assert execute_build(context, record.id) == "success"
     done = context.store.require(record.id)
     assert outcomes(done) == [
-        (name, PhaseStatus.SUCCESS) for name in ("clone", "build", "push", "verify")
+        (name, PhaseStatus.SUCCESS) for name in ("clone", "build", "push", "verify", "attest")
     ]
     times = [t for phase in done.phases for t in (phase.started_at, phase.finished_at)]
     assert times == sorted(times) and done.started_at <= times[0] <= times[-1]
@@ -56,7 +56,7 @@ def test_a_successful_build_records_every_phase_and_its_progress(
         ("latest", done.digest),
     ]
     shown = done.to_json()
-    assert [p["status"] for p in shown["phases"]] == ["success"] * 4
+    assert [p["status"] for p in shown["phases"]] == ["success"] * 5
     assert shown["progress"]["steps"][0]["total"] == step.total
 
 
@@ -78,6 +78,7 @@ def test_a_failing_step_fails_the_build_phase_and_skips_the_rest(
         ("build", PhaseStatus.FAILED),
         ("push", PhaseStatus.SKIPPED),
         ("verify", PhaseStatus.SKIPPED),
+        ("attest", PhaseStatus.SKIPPED),
     ]
     step = done.progress.step()
     if builder == "legacy":  # the step that failed, from the stream's "Step N/M"

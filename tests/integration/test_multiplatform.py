@@ -14,6 +14,7 @@ import requests
 
 from buildrules.model import RegistryAuth
 from core.build import BuildStatus
+from core.cosign import cosign_tag
 from tests.integration.worker_helpers import (
     create_record,
     log_text,
@@ -135,6 +136,11 @@ def test_a_two_platform_build_pushes_one_index_under_every_tag(
     assert any(line.startswith("[linux/arm64] #") and "ran-as-aarch64" in line for line in log)
     assert any(line.startswith("[linux/amd64] #") and "ran-as-x86_64" in line for line in log)
     assert final.to_json()["platform_digests"] == digests
+    # Provenance for the index and for each platform's image, naming the builder that built them.
+    assert final.digest is not None
+    for subject in (final.digest, *digests.values()):
+        assert registry_digest(image, cosign_tag(subject, "att")) is not None, subject
+    assert any(line.startswith("Provenance of ") for line in log)
 
 
 def test_the_index_goes_to_a_registry_that_needs_credentials(

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.registry_api import sha256_digest
 from worker.errors import RegistryError
 from worker.manifests import (
     DOCKER_LIST,
@@ -15,7 +16,6 @@ from worker.manifests import (
     Descriptor,
     index_document,
     index_platforms,
-    sha256_digest,
 )
 
 AMD = Descriptor("linux/amd64", "sha256:" + "a" * 64, 528, DOCKER_MANIFEST)

@@ -83,8 +83,9 @@ def test_the_recorder_keeps_each_phase_and_skips_the_rest_when_the_attempt_ends(
     assert phases[2].started_at is None and phases[2].finished_at is None
 
 
-def test_todays_plan_is_clone_build_push_verify():
-    assert [phase.name for phase in plan(None)] == ["clone", "build", "push", "verify"]  # type: ignore[arg-type]
+def test_todays_plan_is_clone_build_push_verify_attest():
+    names = [phase.name for phase in plan(None)]  # type: ignore[arg-type]
+    assert names == ["clone", "build", "push", "verify", "attest"]
 
 
 def test_a_phase_finds_the_outputs_before_it_by_type():

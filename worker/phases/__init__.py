@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from buildrules.model import Repository
+from worker.phases.attest import AttestPhase
 from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
@@ -20,4 +21,4 @@ __all__ = ["plan"]
 
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
-    return (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase())
+    return (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())

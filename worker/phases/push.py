@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from core.build import BuildStatus
 from core.registry_address import image_path
-from worker.manifests import ManifestClient
 from worker.multiplatform import PlatformImage, PushTarget, push_index
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.build import BuildOutput
 from worker.phases.docker import RegistryTarget, docker_api, registry_target
 from worker.push import PushResult, push_all
+from worker.registry import RegistryClient
 from worker.tagorder import TagGuard
 
 
@@ -65,7 +65,7 @@ class PushPhase(Phase[PushInput, PushOutput]):
             lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
         )
         target = given.registry
-        with ManifestClient(
+        with RegistryClient(
             target.host, target.credentials, timeout=context.registry_timeout
         ) as registry:
             if given.multi_platform:
