@@ -22,6 +22,7 @@ from app.context import app_context
 from app.hosts import HOSTS
 from core.build import RUNNING_STATUSES, TERMINAL_STATUSES, BuildStatus
 from core.metrics import Histogram, count_webhook, read_snapshot, webhook_outcome
+from core.notifications import read_counts
 
 blueprint = Blueprint("metrics", __name__)
 logger = logging.getLogger(__name__)
@@ -124,6 +125,15 @@ def render_metrics() -> str:
         out.sample(
             "autobuild_webhook_deliveries_total", value, {"provider": provider, "outcome": outcome}
         )
+
+    out.family(
+        "autobuild_notifications_total",
+        "counter",
+        "Notification attempts by kind (status, webhook, apprise) and outcome"
+        " (delivered, failed, gave_up).",
+    )
+    for (kind, outcome), value in sorted(read_counts(context.redis).items()):
+        out.sample("autobuild_notifications_total", value, {"kind": kind, "outcome": outcome})
 
     docker = snapshot.docker
     if "total_bytes" in docker:

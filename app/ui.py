@@ -30,6 +30,7 @@ from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.logs import LogLine, read_log
 from core.masking import Masker
+from core.notifications import read_answers
 
 blueprint = Blueprint("ui", __name__)
 
@@ -305,6 +306,7 @@ def build_page(build_id: str) -> str | tuple[str, int]:
         phases=phases_for(record, lines),
         pull_command=pull_command(record),
         repository=repository,
+        notifications=read_answers(context.redis, record.id),
     )
 
 

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from app import create_app
 from buildrules.loader import load
 from core.notifications import read_answers
 from tests.integration.notify_helpers import (
@@ -282,8 +283,14 @@ def test_a_receiver_answering_500_twice_then_200_gets_every_event_in_order(
     )
     assert answer.ok and answer.answer == "HTTP 200"
     assert answer.delivered == ("build.queued", "build.started", "build.succeeded")
-    counts = context.redis.hgetall("autobuild:metrics:notifications")
-    assert int(counts[b"webhook|failed"]) == 2 and int(counts[b"webhook|delivered"]) == 3
+    client = create_app(context.settings, context.config).test_client()
+    page = client.get(f"/builds/{record.id}").get_data(as_text=True)
+    assert "Notifications" in page and f"{hook.url}/…" in page and "HTTP 200" in page
+    listed = client.get(f"/api/v1/builds/{record.id}/notifications").get_json()
+    assert [n["answer"] for n in listed["notifications"]] == ["HTTP 200"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'autobuild_notifications_total{kind="webhook",outcome="failed"} 2' in metrics
+    assert 'autobuild_notifications_total{kind="webhook",outcome="delivered"} 3' in metrics
 
 
 def test_a_receiver_that_never_answers_does_not_delay_the_build(
