@@ -37,8 +37,9 @@ class Receiver:
     """Records requests; answers each with the next of ``codes`` (the last repeats). A code of
     0 never answers (the connection stays open until the server stops)."""
 
-    def __init__(self, codes: tuple[int, ...] = (201,)) -> None:
+    def __init__(self, codes: tuple[int, ...] = (201,), location: str | None = None) -> None:
         self.codes = list(codes)
+        self.location = location  # sent with every answer (a redirect's target)
         self.received: list[Received] = []
         self.answered: list[int] = []
         self._lock = threading.Lock()
@@ -61,6 +62,8 @@ class Receiver:
                 receiver.answered.append(code)
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")

@@ -152,7 +152,8 @@ def send(
         return post(context.session, request.url, body, request.headers, timeout)
     entry = target.entry
     if entry.apprise_env:
-        return _send_apprise(settings.secret(entry.apprise_env), entry.apprise_env, event)
+        url = settings.secret(entry.apprise_env)
+        return _send_apprise(url, entry.apprise_env, event, build_url)
     assert entry.url
     secret = settings.secret(entry.secret_env) if entry.secret_env else None
     if entry.secret_env and secret is None:
@@ -173,13 +174,12 @@ def send(
     return reply
 
 
-def _send_apprise(url: str | None, env_name: str, event: OutboxEvent) -> Reply:
+def _send_apprise(url: str | None, env_name: str, event: OutboxEvent, build_url: str) -> Reply:
     if url is None:
         return Reply(False, f"${env_name} is not set")
     import apprise  # loads its plugins: only in the process that sends
 
-    record = event.record
-    title, body = chat_message(event.event, record, get_context().settings.build_url(record.id))
+    title, body = chat_message(event.event, event.record, build_url)
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return Reply(False, f"apprise does not understand the URL in ${env_name}")
