@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 import threading
+from types import FrameType
 from typing import Any
 
 from redis import Redis, RedisError
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.notify.deliver import NotifyContext, set_context
     from worker.notify.fanout import notify_queue, wait_and_fan_out
+    from worker.rq_worker import wait_for_redis
 
     try:
         settings = Settings.from_env()
@@ -68,9 +70,33 @@ def run(args: argparse.Namespace) -> int:
 
     thread = threading.Thread(target=fan_out_loop, name="notify-fan-out", daemon=True)
     thread.start()
-    worker = SimpleWorker([notify_queue(context)], connection=connection, serializer=JSONSerializer)
     try:
-        worker.work(with_scheduler=True, logging_level=args.log_level)
+        while True:
+            worker = NotifyWorker(
+                [notify_queue(context)], connection=connection, serializer=JSONSerializer
+            )
+            try:
+                worker.work(with_scheduler=True, logging_level=args.log_level)
+            except RedisError as error:
+                logger.warning("the rq loop ended: Redis unreachable (%s)", type(error).__name__)
+            if worker.stop_requested.is_set():
+                break
+            # Not asked to stop: Redis went away under rq's loop. Start a new one once it is back.
+            if not wait_for_redis(connection, worker.stop_requested.is_set):
+                break
     finally:
         stop.set()
     return 0
+
+
+class NotifyWorker(SimpleWorker):
+    """rq's in-process worker (a notification is a few HTTP requests: no fork per job) that
+    remembers whether its loop ended because a signal asked it to."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop_requested = threading.Event()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]

@@ -23,6 +23,7 @@ from buildrules.model import Config, Repository
 from core.build import utcnow
 from core.masking import Masker
 from core.notifications import (
+    KEEP_SECONDS,
     Answer,
     OutboxEvent,
     answers_key,
@@ -104,24 +105,28 @@ def deliver(build_id: str, target_key: str) -> str:
         if not context.redis.set(lock, token, nx=True, ex=LOCK_SECONDS):
             return "busy"  # its holder sends what is left, including what came meanwhile
         try:
-            _drain(context, build_id, target_key)
+            configured = _drain(context, build_id, target_key)
         finally:
             context.redis.eval(_RELEASE, 1, lock, token)
+        if not configured:
+            return "not configured"
         cursor = int(context.redis.hget(cursor_key(build_id), target_key) or 0)
         if cursor >= int(context.redis.llen(outbox_key(build_id))):
             return "done"
 
 
-def _drain(context: NotifyContext, build_id: str, target_key: str) -> None:
+def _drain(context: NotifyContext, build_id: str, target_key: str) -> bool:
+    """Send what is left; False when the build or target is gone (nothing is sent that is not
+    in the configuration), else True once every event so far is done."""
     record = BuildStore(context.redis).get(build_id)
     if record is None:
-        return
+        return False
     repository = context.config.find_repository(record.provider, record.repository)
-    if repository is None:  # no longer configured: nothing is sent that is not configured
-        return
+    if repository is None:
+        return False
     target = {t.key: t for t in targets_for(context.config, repository)}.get(target_key)
     if target is None:
-        return
+        return False
     cursor = int(context.redis.hget(cursor_key(build_id), target_key) or 0)
     for event in read_outbox(context.redis, build_id, cursor):
         if target.wants(event.event, event.record):
@@ -130,6 +135,8 @@ def _drain(context: NotifyContext, build_id: str, target_key: str) -> None:
             if not reply.ok:
                 raise DeliveryError(f"{target.label} answered {reply.answer}")
         context.redis.hset(cursor_key(build_id), target_key, event.index + 1)
+        context.redis.expire(cursor_key(build_id), KEEP_SECONDS)
+    return True
 
 
 def send(
@@ -215,7 +222,7 @@ def _record(
     )
     pipe = context.redis.pipeline(transaction=True)
     pipe.hset(key, target.key, stored.dumps())
-    pipe.expire(key, 30 * 24 * 3600)
+    pipe.expire(key, KEEP_SECONDS)
     count_outcome(pipe, target.kind, outcome)
     pipe.execute()
     logger.info(
