@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import (
-    api,
-    badge,
-    bodylimit,
-    health,
-    metrics,
-    notifications,
-    openapi,
-    trigger,
-    ui,
-    webhooks,
-)
+from app import api, badge, bodylimit, health, metrics, openapi, trigger, ui, webhooks
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
+from app.notifications import blueprint as notifications_blueprint
 from app.session import configure_sessions
 from buildrules.model import Config
 from core.logfmt import configure_logging
@@ -41,7 +31,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
     configure_sessions(app, settings)
-    blueprints = (bodylimit, webhooks, api, trigger, health, ui, badge, openapi, metrics)
-    for module in (*blueprints, notifications):
+    for module in (bodylimit, webhooks, api, trigger, health, ui, badge, openapi, metrics):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(notifications_blueprint)
     return app
