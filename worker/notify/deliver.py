@@ -19,7 +19,7 @@ from redis import Redis
 from rq import get_current_job
 
 from buildrules.loader import load
-from buildrules.model import Config, Repository
+from buildrules.model import Config, NotifyTarget, Repository
 from core.build import utcnow
 from core.masking import Masker
 from core.notifications import (
@@ -96,14 +96,20 @@ def get_context() -> NotifyContext:
     return _context
 
 
+class TargetBusyError(RuntimeError):
+    """Another job holds the target's lock. It sends what is left, including what came
+    meanwhile; this job, tried again later, finds nothing left, or takes over once the lock of
+    a job that died has expired."""
+
+
 def deliver(build_id: str, target_key: str) -> str:
-    """Send the build's events ``target_key`` has not had yet; "busy" when another job is."""
+    """Send the build's events ``target_key`` has not had yet."""
     context = get_context()
     lock = lock_key(build_id, target_key)
     while True:
         token = uuid.uuid4().hex
         if not context.redis.set(lock, token, nx=True, ex=LOCK_SECONDS):
-            return "busy"  # its holder sends what is left, including what came meanwhile
+            raise TargetBusyError(f"another job is notifying {target_key} of build {build_id}")
         try:
             configured = _drain(context, build_id, target_key)
         finally:
@@ -143,25 +149,37 @@ def send(
     context: NotifyContext, repository: Repository, target: Target, event: OutboxEvent
 ) -> Reply:
     """Send one event to one target; the reply says how it went."""
+    build_url = context.settings.build_url(event.record.id)
+    if target.entry is None:
+        return _send_status(context, repository, event, build_url)
+    if target.entry.apprise_env:
+        url = context.settings.secret(target.entry.apprise_env)
+        return _send_apprise(url, target.entry.apprise_env, event, build_url)
+    return _send_webhook(context, target.entry, event, build_url)
+
+
+def _send_status(
+    context: NotifyContext, repository: Repository, event: OutboxEvent, build_url: str
+) -> Reply:
+    token = context.settings.secret(repository.status_token_env)
+    if token is None:
+        return Reply(False, f"${repository.status_token_env} is not set")
+    try:
+        request = status_request(repository, event.record, token, build_url)
+    except StatusConfigError as error:
+        return Reply(False, str(error))
+    body = json.dumps(request.body).encode()
+    timeout = context.settings.notify_timeout_seconds
+    return post(context.session, request.url, body, request.headers, timeout)
+
+
+def _send_webhook(
+    context: NotifyContext, entry: NotifyTarget, event: OutboxEvent, build_url: str
+) -> Reply:
+    assert entry.url, "a target without apprise_env has a url"
     settings = context.settings
     record = event.record
-    build_url = settings.build_url(record.id)
     timeout = settings.notify_timeout_seconds
-    if target.entry is None:
-        token = settings.secret(repository.status_token_env)
-        if token is None:
-            return Reply(False, f"${repository.status_token_env} is not set")
-        try:
-            request = status_request(repository, record, token, build_url)
-        except StatusConfigError as error:
-            return Reply(False, str(error))
-        body = json.dumps(request.body).encode()
-        return post(context.session, request.url, body, request.headers, timeout)
-    entry = target.entry
-    if entry.apprise_env:
-        url = settings.secret(entry.apprise_env)
-        return _send_apprise(url, entry.apprise_env, event, build_url)
-    assert entry.url
     secret = settings.secret(entry.secret_env) if entry.secret_env else None
     if entry.secret_env and secret is None:
         return Reply(False, f"${entry.secret_env} is not set")
