@@ -24,7 +24,10 @@ PREFIX = "autobuild:notify:"
 PENDING = PREFIX + "pending"  # hash: build id -> events appended (fan-out compares and clears)
 WAKE = PREFIX + "wake"  # list of at most one item: the notify process blocks on it
 METRICS = "autobuild:metrics:notifications"  # hash: "<kind>|<outcome>" -> count
-KEEP_SECONDS = 30 * 24 * 3600  # how long a build's outbox and answers are kept after a change
+# How long a build's outbox, cursors and jobs are kept after its last change (a target's tries
+# end after about two hours), and how long the build page can list its answers.
+KEEP_SECONDS = 7 * 24 * 3600
+ANSWERS_KEEP_SECONDS = 30 * 24 * 3600
 
 END_EVENTS = {
     BuildStatus.SUCCESS: "build.succeeded",

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from rq.serializers import JSONSerializer
+from rq.worker import SimpleWorker
 
 from buildrules.model import BuildRule, Config, NotifyTarget, Repository
 from core.build import BuildRecord, BuildStatus, new_build_id
 from core.events import RefType
-from core.notifications import cursor_key, lock_key, read_answers
+from core.notifications import PENDING, cursor_key, lock_key, outbox_key, read_answers
 from core.settings import Settings
 from core.store import BuildStore
 from tests.integration.notify_helpers import Receiver
 from worker.notify.deliver import NotifyContext, TargetBusyError, deliver, set_context
+from worker.notify.fanout import fan_out, notify_queue
 from worker.notify.targets import target_of
 
 pytestmark = pytest.mark.integration
@@ -108,3 +111,33 @@ def test_a_second_job_leaves_the_target_to_the_one_holding_its_lock(use, receive
     with pytest.raises(TargetBusyError):  # rq tries it again after the backoff
         deliver(record.id, key)
     assert receiver.received == []
+
+
+def test_fan_out_drops_the_events_of_builds_nobody_is_told_about(use):
+    context = use(Config(repositories=(repository(),)))
+    record = finished_build(BuildStore(context.redis))
+    queue = notify_queue(context)
+
+    assert fan_out(context, queue) == 1
+    assert context.redis.llen(outbox_key(record.id)) == 0
+    assert context.redis.hlen(PENDING) == 0 and queue.count == 0
+
+
+def test_fan_out_queues_one_job_per_target_while_one_waits_and_it_sends_all(use, receiver):
+    entry = NotifyTarget(events=("build.queued", "build.started"), url=receiver.url)
+    context = use(Config(repositories=(repository(entry),)))
+    store = BuildStore(context.redis)
+    queue = notify_queue(context)
+    record = finished_build(store).with_changes(
+        id=new_build_id(), status=BuildStatus.QUEUED, error=None, finished_at=None
+    )
+    store.create([record])
+    fan_out(context, queue)
+    store.transition(record.id, BuildStatus.CLONING)
+    fan_out(context, queue)
+    assert queue.count == 2  # the finished build's job and this build's one job
+
+    SimpleWorker([queue], connection=context.redis, serializer=JSONSerializer).work(burst=True)
+
+    mine = [r.json["type"] for r in receiver.received if r.json["data"]["build"]["id"] == record.id]
+    assert mine == ["build.queued", "build.started"]

@@ -23,6 +23,7 @@ from buildrules.model import Config, NotifyTarget, Repository
 from core.build import utcnow
 from core.masking import Masker
 from core.notifications import (
+    ANSWERS_KEEP_SECONDS,
     KEEP_SECONDS,
     Answer,
     OutboxEvent,
@@ -240,7 +241,7 @@ def _record(
     )
     pipe = context.redis.pipeline(transaction=True)
     pipe.hset(key, target.key, stored.dumps())
-    pipe.expire(key, KEEP_SECONDS)
+    pipe.expire(key, ANSWERS_KEEP_SECONDS)
     count_outcome(pipe, target.kind, outcome)
     pipe.execute()
     logger.info(

@@ -16,7 +16,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from core.notifications import KEEP_SECONDS, PENDING, WAKE, jobs_key
+from core.notifications import KEEP_SECONDS, PENDING, WAKE, jobs_key, outbox_key
 from core.store import BuildStore
 from worker.notify.deliver import DELIVER, LOCK_SECONDS, NotifyContext
 from worker.notify.targets import targets_for
@@ -66,14 +66,14 @@ def _waiting(context: NotifyContext, job_id: bytes | None) -> bool:
 
 def _enqueue_build(context: NotifyContext, queue: Queue, build_id: str) -> None:
     record = BuildStore(context.redis).get(build_id)
-    if record is None:
-        return
-    repository = context.config.find_repository(record.provider, record.repository)
-    if repository is None:
+    repository = record and context.config.find_repository(record.provider, record.repository)
+    targets = targets_for(context.config, repository) if repository else []
+    if not targets:  # nobody to tell (or no longer configured): the outbox need not wait
+        context.redis.delete(outbox_key(build_id))
         return
     key = jobs_key(build_id)
     current: Any = context.redis.hgetall(key)
-    for target in targets_for(context.config, repository):
+    for target in targets:
         if _waiting(context, current.get(target.key.encode())):
             continue
         job = queue.enqueue_call(
