@@ -65,14 +65,15 @@ def lock_key(build_id: str, target: str) -> str:
 
 
 def event_for(before: BuildRecord | None, after: BuildRecord) -> str | None:
-    """The event a status change is, or None when it notifies nobody (cloning -> building)."""
+    """The event a status change is, or None when it notifies nobody (cloning -> building, or
+    a record written as already ended, like the demo's)."""
+    if before is None:
+        return "build.queued" if after.status is BuildStatus.QUEUED else None
     if after.status is BuildStatus.QUEUED:
-        return "build.queued" if before is None or before.status is not BuildStatus.QUEUED else None
+        return "build.queued" if before.status is not BuildStatus.QUEUED else None
     if after.status.running:
-        return (
-            "build.started" if before is not None and before.status is BuildStatus.QUEUED else None
-        )
-    if after.status.terminal and (before is None or not before.status.terminal):
+        return "build.started" if before.status is BuildStatus.QUEUED else None
+    if after.status.terminal and not before.status.terminal:
         return END_EVENTS[after.status]
     return None
 

@@ -43,6 +43,7 @@ def record(status: BuildStatus) -> BuildRecord:
         (S.QUEUED, S.CANCELED, "build.canceled"),
         (S.QUEUED, S.SUPERSEDED, "build.superseded"),
         (S.BUILDING, S.QUEUED, "build.queued"),  # an automatic retry queues it again
+        (None, S.SUCCESS, None),  # recorded as already ended (demo data): nothing happened
     ],
 )
 def test_a_status_change_is_the_event_it_should_be(before, after, event):
