@@ -19,6 +19,7 @@ from app import (
 from app.auth import configure_sessions
 from app.context import EXTENSION_KEY, AppContext
 from app.errors import register_error_handlers
+from app.notifications import blueprint as notifications_blueprint
 from buildrules.model import Config
 from core.logfmt import configure_logging
 from core.masking import masker_for
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         metrics,
     ):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(notifications_blueprint)
     return app

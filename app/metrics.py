@@ -14,7 +14,7 @@ logged as one structured line with the delivery id and the ids of the builds it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import redis
 from flask import Blueprint, Response, g, request
@@ -34,6 +34,7 @@ from app.context import AppContext, app_context
 from app.hosts import HOSTS
 from core.build import RUNNING_STATUSES, TERMINAL_STATUSES, BuildStatus
 from core.metrics import Histogram, Snapshot, count_webhook, read_snapshot, webhook_outcome
+from core.notifications import read_counts
 
 blueprint = Blueprint("metrics", __name__)
 logger = logging.getLogger(__name__)
@@ -64,9 +65,14 @@ def _histogram(
 
 
 def build_families(
-    snapshot: Snapshot, active: Sequence[BuildStatus], queue_depth: int, workers: int
+    snapshot: Snapshot,
+    active: Sequence[BuildStatus],
+    queue_depth: int,
+    workers: int,
+    notifications: Mapping[tuple[str, str], int] | None = None,
 ) -> Iterator[Metric]:
-    """Every metric family, from what was read (``active``: the status of each build not ended)."""
+    """Every metric family, from what was read (``active``: the status of each build not ended;
+    ``notifications``: attempts by (kind, outcome))."""
     builds = GaugeMetricFamily(
         "autobuild_builds", "Builds not yet ended, by status.", labels=["status"]
     )
@@ -106,6 +112,15 @@ def build_families(
     for (provider, outcome), value in sorted(snapshot.webhooks.items()):
         deliveries.add_metric([provider, outcome], value)
     yield deliveries
+    sent = CounterMetricFamily(
+        "autobuild_notifications",
+        "Notification attempts by kind (status, webhook, apprise) and outcome"
+        " (delivered, failed, gave_up).",
+        labels=["kind", "outcome"],
+    )
+    for (kind, outcome), value in sorted((notifications or {}).items()):
+        sent.add_metric([kind, outcome], value)
+    yield sent
     yield from _docker_families(snapshot.docker)
 
 
@@ -144,7 +159,8 @@ class RedisCollector(Collector):
         snapshot = read_snapshot(context.redis)
         active = [record.status for record in context.store.active()]
         workers = Worker.count(connection=context.redis, queue=context.queue)
-        yield from build_families(snapshot, active, context.queue.count, workers)
+        notifications = read_counts(context.redis)
+        yield from build_families(snapshot, active, context.queue.count, workers, notifications)
 
 
 def render_metrics(accept: str | None = None) -> tuple[bytes, str]:

@@ -83,6 +83,30 @@ BUILD_ID = {
 ADMIN: list[JsonObject] = [{"bearer": []}, {"session": []}]
 UNAUTHORIZED = _error("The admin token is missing or wrong (or not set on the server).")
 NOT_FOUND = _error("There is no such build.")
+NOTIFICATION_LIST_SCHEMA: JsonObject = {
+    "type": "object",
+    "required": ["notifications"],
+    "properties": {
+        "notifications": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["target", "kind", "label", "event", "ok", "answer", "attempts", "at"],
+                "properties": {
+                    "target": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["status", "webhook", "apprise"]},
+                    "label": {"type": "string"},
+                    "event": {"type": "string"},
+                    "ok": {"type": "boolean"},
+                    "answer": {"type": "string"},
+                    "attempts": {"type": "integer"},
+                    "at": {"type": "string"},
+                    "delivered": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 UNAVAILABLE = _error("Redis is unreachable; try again (Retry-After).")
 TOO_LARGE = _error("The body is larger than AUTOBUILD_MAX_BODY_BYTES.")
 
@@ -406,6 +430,24 @@ def _operations() -> JsonObject:
     }
 
 
+NOTIFICATION_PATHS: JsonObject = {
+    "/api/v1/builds/{build_id}/notifications": {
+        "get": {
+            "summary": "Each notification target of the build with its last answer",
+            "operationId": "getBuildNotifications",
+            "tags": ["builds"],
+            "parameters": [BUILD_ID],
+            "responses": {
+                "200": _json(_ref("NotificationList"), "The targets and their answers."),
+                "401": _error("AUTOBUILD_PRIVATE is on and no admin token was sent."),
+                "404": NOT_FOUND,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+}
+
+
 def document() -> JsonObject:
     """The OpenAPI document (a new dict each time)."""
     return {
@@ -415,7 +457,7 @@ def document() -> JsonObject:
             "version": "1",
             "description": "Webhooks from git hosts in, builds and their logs out.",
         },
-        "paths": _operations(),
+        "paths": {**_operations(), **NOTIFICATION_PATHS},
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -432,6 +474,7 @@ def document() -> JsonObject:
             },
             "schemas": {
                 "Build": BUILD_SCHEMA,
+                "NotificationList": NOTIFICATION_LIST_SCHEMA,
                 "BuildList": {
                     "type": "object",
                     "required": ["builds"],

@@ -31,6 +31,7 @@ from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.logs import read_log
 from core.masking import Masker
+from core.notifications import read_answers
 
 blueprint = Blueprint("ui", __name__)
 
@@ -224,6 +225,7 @@ def build_page(build_id: str) -> str | tuple[str, int]:
         phases=phases_for(record),
         pull_command=pull_command(record),
         repository=repository,
+        notifications=read_answers(context.redis, record.id),
     )
 
 

@@ -26,9 +26,11 @@ from buildrules.model import (
     BuildRule,
     Config,
     Location,
+    NotifyTarget,
     RegistryAuth,
     Repository,
 )
+from buildrules.notifyconf import STATUS_KEYS, read_notify, read_status_options
 from buildrules.rulefields import read_secrets
 from buildrules.rules import RuleReader
 from buildrules.values import (
@@ -43,7 +45,7 @@ from buildrules.yamlnodes import Document, Entry, NodeReader, parse_document, re
 
 __all__ = ["ConfigError", "Problem", "load", "load_text"]
 
-TOP_LEVEL_KEYS = ("registries", "repositories")
+TOP_LEVEL_KEYS = ("registries", "repositories", "notify")
 REGISTRY_KEYS = ("host", "username_env", "password_env")
 REPOSITORY_KEYS = (
     "provider",
@@ -65,6 +67,7 @@ REPOSITORY_KEYS = (
     *BUILDER_KEYS,
     "secrets",
     "keep",
+    *STATUS_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -117,9 +120,11 @@ def _build(documents: Iterable[Document], problems: list[Problem]) -> Config:
     repositories: dict[tuple[str, str], Repository] = {}
     registries: dict[str, RegistryAuth] = {}
     sources: list[Path] = []
+    notify: list[NotifyTarget] = []
     for document in documents:
         sources.append(document.file)
         file_repos, file_registries = _read_document(document)
+        notify += _read_top_notify(document)
         for repository in file_repos:
             what = f"repository {repository.provider} {repository.name!r}"
             _add_unique(repositories, repository.key, repository, what, problems)
@@ -132,7 +137,20 @@ def _build(documents: Iterable[Document], problems: list[Problem]) -> Config:
         problems.append(Problem(where, 1, "no repositories are configured"))
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: (str(p.file), p.line)))
-    return Config(tuple(repositories.values()), tuple(registries.values()), tuple(sources))
+    return Config(
+        tuple(repositories.values()), tuple(registries.values()), tuple(sources), tuple(notify)
+    )
+
+
+def _read_top_notify(document: Document) -> tuple[NotifyTarget, ...]:
+    """The top-level ``notify:`` targets of one file (they apply to every repository)."""
+    root = document.root
+    if not isinstance(root, yaml.MappingNode):
+        return ()
+    for key_node, value_node in root.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "notify":
+            return read_notify(document.reader, value_node)
+    return ()
 
 
 class _Located(Protocol):
@@ -254,6 +272,7 @@ def _read_repository(reader: NodeReader, node: yaml.Node) -> Repository | None:
     webhook_secret_env = _env_name(reader, entries, "webhook_secret_env")
     trigger_token_env = _env_name(reader, entries, "trigger_token_env")
     options = _repository_options(reader, entries)
+    options.update(read_status_options(reader, entries, provider))
     rules: tuple[BuildRule, ...] = ()
     if "build_rules" in entries:
         defaults = entries["defaults"].value if "defaults" in entries else None

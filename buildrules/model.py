@@ -97,6 +97,47 @@ class RegistryAuth:
     location: Location | None = field(default=None, compare=False)
 
 
+NOTIFY_EVENTS = (
+    "build.queued",
+    "build.started",
+    "build.succeeded",
+    "build.failed",
+    "build.errored",
+    "build.timed_out",
+    "build.canceled",
+    "build.superseded",
+)
+NOTIFY_FORMATS = ("json", "dockerhub")
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """One ``notify:`` entry: an outgoing webhook (``url``) or an apprise target whose URL is in
+    the environment variable ``apprise_env``. ``branches``/``tags`` are names or /regex/; with
+    neither, every ref is notified; with either, only refs that match the one of their type."""
+
+    events: tuple[str, ...]
+    url: str | None = None
+    apprise_env: str | None = None
+    secret_env: str | None = None
+    format: str = "json"
+    branches: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    location: Location | None = field(default=None, compare=False)
+
+    def wants_ref(self, source_type: RefType, source_name: str) -> bool:
+        if not self.branches and not self.tags:
+            return True
+        patterns = self.branches if source_type is RefType.BRANCH else self.tags
+        return any(_ref_matches(pattern, source_name) for pattern in patterns)
+
+
+def _ref_matches(pattern: str, name: str) -> bool:
+    if is_regex_source(pattern):
+        return re.fullmatch(pattern[1:-1], name) is not None
+    return pattern == name
+
+
 @dataclass(frozen=True)
 class KeepPolicy:
     """Retention (``keep:``): the ``last`` tags Autobuild pushed most recently, and every tag a
@@ -137,6 +178,12 @@ class Repository:
     platforms: tuple[str, ...] = ()  # () : the worker's own platform, one image; else an index
     secrets: tuple[tuple[str, str], ...] = ()  # build secrets (id, env name); rules carry them too
     keep: KeepPolicy | None = None  # retention of its images (autobuild prune); None: keep all
+    # Commit statuses on the git host (worker/notify/statuses.py) and notify: targets.
+    status: bool = False
+    status_token_env: str | None = None
+    api_url: str | None = None  # the host's API root; None: the public host's
+    status_context: str | None = None  # None: autobuild/<image>:<first tag>
+    notify: tuple[NotifyTarget, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -174,6 +221,11 @@ class Config:
     repositories: tuple[Repository, ...] = ()
     registries: tuple[RegistryAuth, ...] = ()
     sources: tuple[Path, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()  # top-level targets: every repository's builds
+
+    def notify_targets(self, repository: Repository) -> tuple[NotifyTarget, ...]:
+        """The repository's own ``notify:`` targets, then the top-level ones."""
+        return repository.notify + self.notify
 
     def find_repository(self, provider: str, name: str) -> Repository | None:
         wanted = (provider, name.lower())
@@ -195,9 +247,16 @@ class Config:
             names += [n for n in (repository.webhook_secret_env, repository.trigger_token_env) if n]
             names += [env for _id, env in repository.secrets]
             names += [env for rule in repository.build_rules for _id, env in rule.secrets]
+            names += [n for n in (repository.status_token_env,) if n]
+            names += _notify_env_names(repository.notify)
+        names += _notify_env_names(self.notify)
         for registry in self.registries:
             names += [n for n in (registry.username_env, registry.password_env) if n]
         return tuple(dict.fromkeys(names))
+
+
+def _notify_env_names(targets: tuple[NotifyTarget, ...]) -> list[str]:
+    return [n for t in targets for n in (t.secret_env, t.apprise_env) if n]
 
 
 @dataclass(frozen=True)

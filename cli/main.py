@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "cli.web",
     "cli.worker",
+    "cli.notify",
     "cli.check_config",
     "cli.match",
     "cli.git_hook",

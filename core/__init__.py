@@ -4,9 +4,9 @@ The layers, from the bottom (a module imports only from its own layer or below; 
 tests/unit/test_layering.py, which reads every import, including those inside functions):
 
 1. **Base modules of core** (:data:`BASE_MODULES`): the build record and its store, events,
-   settings, masking, log format and logs, metrics, image references, build progress, the git
-   runner and git names. They import no other part of Autobuild: no ``buildrules``, ``app``,
-   ``worker`` or ``cli``, and no core module outside this set.
+   settings, masking, log format and logs, metrics, image references, build progress, the
+   notification outbox, the git runner and git names. They import no other part of Autobuild: no
+   ``buildrules``, ``app``, ``worker`` or ``cli``, and no core module outside this set.
 2. **buildrules**: the rule language (YAML in, build plans out). It imports base modules of core
    only, and neither Flask, Docker, Redis nor rq.
 3. **The rest of core**: the queue (rq), dispatch, build control, recovery, readiness and the
@@ -34,6 +34,7 @@ BASE_MODULES = frozenset(
         "core.logs",
         "core.masking",
         "core.metrics",
+        "core.notifications",
         "core.progress",
         "core.registry_address",
         "core.remote",

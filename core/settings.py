@@ -31,6 +31,10 @@ DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
 DEFAULT_RETRY_BACKOFF_SECONDS = (5.0, 20.0, 60.0)  # waits before retries 1, 2, 3 (and later)
+DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0  # per request to a notification target
+# Waits before each new try of a notification that failed; after the last, it is given up
+# (about two hours: a receiver down for ten minutes gets every event).
+DEFAULT_NOTIFY_BACKOFF_SECONDS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
 class SettingsError(ValueError):
@@ -74,10 +78,14 @@ def _seconds_from_env(
     return value
 
 
-def _backoff_from_env(environ: Mapping[str, str], name: str) -> tuple[float, ...]:
+def _backoff_from_env(
+    environ: Mapping[str, str],
+    name: str,
+    default: tuple[float, ...] = DEFAULT_RETRY_BACKOFF_SECONDS,
+) -> tuple[float, ...]:
     raw = (environ.get(name) or "").strip()
     if not raw:
-        return DEFAULT_RETRY_BACKOFF_SECONDS
+        return default
     parts = [part.strip() for part in raw.split(",")]
     if not all(parts):
         raise SettingsError(f"{name} must be seconds separated by commas (5,20,60), not {raw!r}")
@@ -124,6 +132,10 @@ class Settings:
     recovery_interval_seconds: float = DEFAULT_RECOVERY_INTERVAL_SECONDS
     retry_backoff_seconds: tuple[float, ...] = DEFAULT_RETRY_BACKOFF_SECONDS
     signing_key: Path | None = None  # AUTOBUILD_SIGNING_KEY: PEM ECDSA P-256 key signing images
+    # Notifications (worker/notify): AUTOBUILD_NOTIFY_TIMEOUT (seconds per request) and
+    # AUTOBUILD_NOTIFY_BACKOFF (waits before each new try, "10,30,60"; then it is given up).
+    notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+    notify_backoff_seconds: tuple[float, ...] = DEFAULT_NOTIFY_BACKOFF_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -176,6 +188,12 @@ class Settings:
             signing_key=Path(env["AUTOBUILD_SIGNING_KEY"])
             if env.get("AUTOBUILD_SIGNING_KEY")
             else None,
+            notify_timeout_seconds=_seconds_from_env(
+                env, "AUTOBUILD_NOTIFY_TIMEOUT", DEFAULT_NOTIFY_TIMEOUT_SECONDS, minimum=0.1
+            ),
+            notify_backoff_seconds=_backoff_from_env(
+                env, "AUTOBUILD_NOTIFY_BACKOFF", DEFAULT_NOTIFY_BACKOFF_SECONDS
+            ),
             environ=MappingProxyType(env),
         )
 
@@ -183,6 +201,15 @@ class Settings:
     def heartbeat_ttl_seconds(self) -> float:
         """How long a heartbeat lasts: three beats, so one late beat is not a lost worker."""
         return self.heartbeat_seconds * 3
+
+    @property
+    def notify_queue_name(self) -> str:
+        """The rq queue notifications are sent from (never the build queue)."""
+        return f"{self.queue_name}-notify"
+
+    def build_url(self, build_id: str) -> str:
+        """A build's page, as notifications link to it: AUTOBUILD_PUBLIC_URL, else AUTOBUILD_URL."""
+        return f"{(self.public_url or self.url).rstrip('/')}/builds/{build_id}"
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds to wait before the retry that follows attempt ``attempt`` (1, 2, ...)."""

@@ -19,6 +19,7 @@ import redis
 
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.metrics import record_transition
+from core.notifications import add_event
 
 PREFIX = "autobuild:"
 ALL_BUILDS = PREFIX + "builds"
@@ -132,6 +133,7 @@ def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
             pipe.zadd(_ref_key(record), {record.id: score})
         if record.status is BuildStatus.QUEUED:
             pipe.zadd(QUEUED_BUILDS, {record.id: score})
+        add_event(pipe, None, record)
 
 
 def changed(
@@ -241,6 +243,18 @@ class _ScriptCommands:
     def hincrbyfloat(self, key: str, field: str, amount: float = 1.0) -> None:
         self._add("HINCRBYFLOAT", key, field, amount)
 
+    def rpush(self, key: str, *values: str) -> None:
+        self._add("RPUSH", key, *values)
+
+    def lpush(self, key: str, *values: str) -> None:
+        self._add("LPUSH", key, *values)
+
+    def ltrim(self, key: str, start: int, end: int) -> None:
+        self._add("LTRIM", key, start, end)
+
+    def expire(self, key: str, seconds: int) -> None:
+        self._add("EXPIRE", key, seconds)
+
 
 def add_transition_if_unchanged(
     pipe: Any, raw: bytes, current: BuildRecord, updated: BuildRecord
@@ -252,6 +266,7 @@ def add_transition_if_unchanged(
     commands = _ScriptCommands(build_key(updated.id))
     _index_status(commands, updated)
     record_transition(commands, current, updated)
+    add_event(commands, current, updated)
     at = len(pipe)
     pipe.eval(
         _SET_IF_UNCHANGED,
@@ -364,6 +379,7 @@ class BuildStore:
                     pipe.set(key, updated.dumps())
                     _index_status(pipe, updated)
                     record_transition(pipe, current, updated)  # counted with the change
+                    add_event(pipe, current, updated)  # notified with the change
                     pipe.execute()
                     return updated
                 except redis.WatchError:

@@ -108,3 +108,13 @@ def test_environments_example_production_is_manual_only() -> None:
     assert match(cfg, push(cfg, "production")).plans == ()
     (plan,) = plans_for_ref(cfg.repositories[0], RefType.BRANCH, "production", SHA)
     assert plan.docker_tags == ("prod", "latest")
+
+
+def test_notifications_example_has_a_status_a_signed_hook_and_a_chat_for_main() -> None:
+    config = load(EXAMPLES / "notifications.yml")
+    (shop,) = config.repositories
+    assert shop.status and shop.status_token_env == "SHOP_STATUS_TOKEN"
+    hook, hub, chat = config.notify_targets(shop)
+    assert hook.secret_env and hook.events == ("build.succeeded",)
+    assert hub.format == "dockerhub"
+    assert chat.apprise_env == "TEAM_CHAT_URL" and chat.branches == ("main",)

@@ -153,6 +153,7 @@ def test_every_family_parses_back_with_the_names_it_had():
         "autobuild_builds_finished",
         "autobuild_build_duration_seconds",
         "autobuild_queue_duration_seconds",
+        "autobuild_notifications",
         "autobuild_queue_depth",
         "autobuild_workers",
         "autobuild_webhook_deliveries",

@@ -71,3 +71,27 @@ def test_build_control_settings_have_sane_defaults_and_read_seconds():
 def test_a_bad_build_control_setting_names_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_notification_retries_outlast_a_ten_minute_outage_by_default():
+    settings = Settings.from_env({})
+    assert settings.notify_timeout_seconds == 10.0
+    assert sum(settings.notify_backoff_seconds) > 10 * 60
+    assert settings.notify_queue_name == "autobuild-notify"
+
+
+def test_notification_timeout_and_backoff_come_from_the_environment():
+    settings = Settings.from_env(
+        {"AUTOBUILD_NOTIFY_TIMEOUT": "3", "AUTOBUILD_NOTIFY_BACKOFF": "1,2", "AUTOBUILD_QUEUE": "q"}
+    )
+    assert settings.notify_timeout_seconds == 3.0
+    assert settings.notify_backoff_seconds == (1.0, 2.0)
+    assert settings.notify_queue_name == "q-notify"
+    with pytest.raises(SettingsError, match="AUTOBUILD_NOTIFY_TIMEOUT"):
+        Settings.from_env({"AUTOBUILD_NOTIFY_TIMEOUT": "soon"})
+
+
+def test_build_pages_are_linked_at_the_public_url():
+    settings = Settings.from_env({"AUTOBUILD_PUBLIC_URL": "https://ci.example.com/"})
+    assert settings.build_url("b1") == "https://ci.example.com/builds/b1"
+    assert Settings.from_env({}).build_url("b1") == "http://127.0.0.1:8000/builds/b1"
