@@ -143,13 +143,13 @@ def test_a_pushed_commit_is_built_by_the_worker_while_the_browser_watches(
         assert page.locator("#pull-command").input_value() == (
             f"docker pull {registry_url}/{image_path}@{digest}"
         )
-        assert page.locator(".phase-done").count() == 3
+        assert page.locator(".phase-done").count() == 4  # clone, build, push, attest
         step = page.locator('[data-phase="build"] .phase-detail').inner_text()
         assert re.fullmatch(r"step (\d+) of \1", step), step  # the worker may add LABEL steps
         assert page.locator('[data-phase="push"] .phase-detail').inner_text() == (
             "2 of 2 tags pushed"
         )
-        assert page.locator("#log .marker").count() == 3  # clone, build, push
+        assert page.locator("#log .marker").count() == 4  # clone, build, push, attest
         screenshot(page, "build-success-worker", readme=True)
         assert page.js_errors == []
         page.context.close()

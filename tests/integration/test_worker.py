@@ -71,7 +71,7 @@ def test_a_build_pushes_every_tag_and_reports_the_registrys_digest(
         assert registry_digest(image, tag) == record.digest
     log = log_text(clean_redis, record.id)
     assert "run-step-says hi" in log  # the RUN step's own output, as a whole line
-    assert phase_markers(clean_redis, record.id) == ["clone", "build", "push"]
+    assert phase_markers(clean_redis, record.id) == ["clone", "build", "push", "attest"]
     labels = docker_api.inspect_image(record.image_id)["Config"]["Labels"]
     assert labels["org.opencontainers.image.revision"] == repo.head()
     assert labels["org.opencontainers.image.source"] == repo.url
