@@ -70,6 +70,7 @@ def test_a_schedule_loads_with_its_zone() -> None:
         ("source: main\n        docker_tag: 'n-{date:%Y/%m}'", 9, "'/'"),
         ("source: main\n        docker_tag: 'n-{commit_date:}'", 9, "empty format"),
         ("source: main\n        build_args: {WHEN: '{date:%Q}'}", 9, "%Q"),
+        ("source: main\n        build_args: {W: '{commit_date:%Y}'}", 9, "only for docker_tag"),
     ],
 )
 def test_bad_schedules_and_date_formats_name_file_and_line(
