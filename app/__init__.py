@@ -11,6 +11,7 @@ from app import (
     health,
     metrics,
     openapi,
+    schedules,
     trigger,
     trust_views,
     ui,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         badge,
         openapi,
         metrics,
+        schedules,
     ):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(notifications_blueprint)

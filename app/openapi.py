@@ -14,7 +14,8 @@ from flask import Blueprint, Response, jsonify
 
 from app.hosts import HOSTS
 from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
-from core.build import BuildStatus
+from app.openapi_schedules import REPOSITORY_PATHS
+from core.build import BuildStatus, Trigger
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -53,7 +54,7 @@ BUILD_SCHEMA: JsonObject = {
         "dockerfile": {"type": "string"},
         "context": {"type": "string"},
         "status": {"type": "string", "enum": [s.value for s in BuildStatus]},
-        "trigger": {"type": "string", "enum": ["webhook", "manual"]},
+        "trigger": {"type": "string", "enum": [t.value for t in Trigger]},
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": NULLABLE_TIME,
         "finished_at": NULLABLE_TIME,
@@ -457,7 +458,7 @@ def document() -> JsonObject:
             "version": "1",
             "description": "Webhooks from git hosts in, builds and their logs out.",
         },
-        "paths": {**_operations(), **NOTIFICATION_PATHS},
+        "paths": {**_operations(), **NOTIFICATION_PATHS, **REPOSITORY_PATHS},
         "components": {
             "securitySchemes": {
                 "bearer": {

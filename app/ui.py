@@ -27,6 +27,7 @@ from app.auth import (
 from app.context import AppContext, app_context
 from app.filters import UnknownStatusError, parse_statuses
 from app.phaseview import phases_for
+from app.schedules import next_firings
 from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
 from core.logs import read_log
@@ -302,6 +303,7 @@ def repository_page(provider: str, name: str) -> str | tuple[str, int]:
         badge_url=base + badge_path,
         page_url=base + request.path,
         badge_tags=literal_tags,
+        next_firings=next_firings(repository),
     )
 
 

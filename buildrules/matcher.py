@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from buildrules.model import BuildPlan, BuildRule, Config, Repository, SourceKind
 from buildrules.paths import evaluate
@@ -56,22 +57,24 @@ class RefTarget:
     rule_indexes: tuple[int, ...]
 
 
-def match(config: Config, event: PushEvent, *, manual: bool = False) -> MatchResult:
+def match(
+    config: Config, event: PushEvent, *, manual: bool = False, now: datetime | None = None
+) -> MatchResult:
     """The builds ``event`` asks for in ``config``.
 
     With ``manual=True`` the webhook-only gates are off: rules with ``autobuild: false`` fire,
-    skip markers and path filters are ignored.
+    skip markers and path filters are ignored. ``now`` fixes ``{date}`` (None: the clock's).
     """
     repository = config.find_repository(event.provider, event.repository)
     if repository is None:
         return MatchResult(
             reason=f"repository {event.provider} {event.repository!r} is not configured"
         )
-    return match_repository(repository, event, manual=manual)
+    return match_repository(repository, event, manual=manual, now=now)
 
 
 def match_repository(
-    repository: Repository, event: PushEvent, *, manual: bool = False
+    repository: Repository, event: PushEvent, *, manual: bool = False, now: datetime | None = None
 ) -> MatchResult:
     """:func:`match` for a repository already looked up (the event's repository is not checked)."""
     ref = f"{event.ref_type} {event.ref_name!r}"
@@ -109,6 +112,7 @@ def match_repository(
             ref_name=event.ref_name,
             commit=event.commit,
             found=found,
+            now=now,
         )
         for index, rule, found in matching
     ]
@@ -125,6 +129,7 @@ def plans_for_ref(
     commit: str,
     *,
     rule_indexes: Iterable[int] | None = None,
+    now: datetime | None = None,
 ) -> tuple[BuildPlan, ...]:
     """Manual trigger of one ref at ``commit``: every matching rule, autobuild or not.
 
@@ -139,7 +144,13 @@ def plans_for_ref(
     ]
     rendered = [
         render_rule(
-            rule, index=index, image=repository.image, ref_name=ref_name, commit=commit, found=found
+            rule,
+            index=index,
+            image=repository.image,
+            ref_name=ref_name,
+            commit=commit,
+            found=found,
+            now=now,
         )
         for index, rule, found in matching
     ]
@@ -175,9 +186,14 @@ def targets_for_docker_tag(repository: Repository, docker_tag: str) -> tuple[Ref
 
 
 def plans_for_targets(
-    repository: Repository, targets: Sequence[RefTarget], resolve: Resolver
+    repository: Repository,
+    targets: Sequence[RefTarget],
+    resolve: Resolver,
+    *,
+    now: datetime | None = None,
 ) -> tuple[BuildPlan, ...]:
-    """Plans for each target whose ref ``resolve`` finds; targets it cannot find are left out."""
+    """Plans for each target whose ref ``resolve`` finds; targets it cannot find are left out.
+    ``now`` fixes ``{date}`` (a schedule passes its firing time, in its time zone)."""
     plans: list[BuildPlan] = []
     for target in targets:
         commit = resolve(target.ref_type, target.ref_name)
@@ -188,6 +204,7 @@ def plans_for_targets(
                 target.ref_name,
                 commit,
                 rule_indexes=target.rule_indexes,
+                now=now,
             )
     return tuple(plans)
 

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildrules.schedule import Schedule
 from core import registry_address
 from core.events import RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
@@ -73,6 +74,7 @@ class BuildRule:
     # Build secrets (id, name of the worker's environment variable holding the value), the
     # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
     secrets: tuple[tuple[str, str], ...] = ()
+    schedule: Schedule | None = None  # also built on this clock (literal sources only)
 
     @property
     def source_kind(self) -> SourceKind:

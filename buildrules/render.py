@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from buildrules.model import BuildRule, SourceKind
 from buildrules.tags import fallback_tag, sanitize_tag
@@ -39,6 +40,15 @@ class RenderedRule:
         )
 
 
+def render_tag(text: str, values: TemplateValues) -> str:
+    """One tag template rendered and sanitised; with ``{commit_date}`` and no commit date yet, the
+    template the worker finishes once it has cloned the commit (``Template.render_deferred``)."""
+    template = parse_template(text)
+    if template.deferred and values.commit_date is None:
+        return template.render_deferred(values)
+    return sanitize_tag(template.render(values), fallback=fallback_tag(values.sha))
+
+
 def source_match(rule: BuildRule, ref_type: RefType, ref_name: str) -> re.Match[str] | None:
     """The match of ``rule``'s source against a short ref name, or None.
 
@@ -65,21 +75,23 @@ def render_rule(
     ref_name: str,
     commit: str,
     found: re.Match[str] | None,
+    now: datetime | None = None,
+    commit_date: datetime | None = None,
 ) -> RenderedRule:
     """Render ``rule`` (already known to match ``ref_name``) at ``commit``.
 
     ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source).
-    Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order kept.
+    ``now`` is the trigger time for ``{date}`` (None: now), printed in UTC, or in the rule's
+    schedule's time zone when it has one. Every tag is sanitised (see ``buildrules.tags``);
+    duplicates are dropped, order kept. A tag naming ``{commit_date}`` while ``commit_date`` is
+    None stays a template (:func:`render_tag`).
     """
     groups = found if rule.source_kind is SourceKind.REGEX else None
-    values = TemplateValues.for_ref(ref_name, commit, groups)
-    fallback = fallback_tag(commit)
-    tags = tuple(
-        dict.fromkeys(
-            sanitize_tag(parse_template(t).render(values), fallback=fallback)
-            for t in rule.docker_tags
-        )
-    )
+    moment = now or datetime.now(UTC)
+    if rule.schedule is not None:  # a rule with a schedule prints dates in its time zone
+        moment = rule.schedule.local(moment)
+    values = TemplateValues.for_ref(ref_name, commit, groups, now=moment, commit_date=commit_date)
+    tags = tuple(dict.fromkeys(render_tag(t, values) for t in rule.docker_tags))
     build_args = tuple(
         (name, parse_template(text).render(values)) for name, text in rule.build_args
     )

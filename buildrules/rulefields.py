@@ -136,9 +136,16 @@ def _build_args(reader: NodeReader, node: yaml.Node) -> BuildArgs | None:
         if text is None:
             continue
         try:
-            parse_template(text)
+            template = parse_template(text)
         except TemplateError as exc:
             reader.add(entry.value, f"build arg {name}: {exc}")
+            continue
+        if template.deferred:
+            reader.add(
+                entry.value,
+                f"build arg {name}: {{commit_date}} is only for docker_tag (build args are "
+                "fixed before the commit is fetched); write {date:...} for the trigger time",
+            )
             continue
         args.append((name, (text, entry.value)))
     return tuple(args)

@@ -15,6 +15,7 @@ from buildrules.model import BuildRule, Location, PathFilter, is_regex_source
 from buildrules.refs import parse_source_type
 from buildrules.render import render_rule
 from buildrules.rulefields import SHARED_KEYS, Field, read_shared_fields, resolve_locations
+from buildrules.schedule import Schedule, read_schedule
 from buildrules.tags import MAX_TAG_LENGTH, invalid_tag_chars, is_valid_tag
 from buildrules.templates import (
     BUILTIN_VARIABLES,
@@ -26,7 +27,7 @@ from buildrules.templates import (
 from buildrules.yamlnodes import Entry, NodeReader
 from core.events import RefType
 
-RULE_KEYS = ("source_type", "source", "docker_tag", *SHARED_KEYS)
+RULE_KEYS = ("source_type", "source", "docker_tag", "schedule", *SHARED_KEYS)
 DEFAULT_DOCKER_TAG = "{sourceref}"
 RULE_HINTS = {
     "tag": "write docker_tag",
@@ -95,6 +96,7 @@ class RuleReader:
         docker_tags = self._docker_tags(entries.get("docker_tag"), variables, label)
         build_args = self._check_build_args(fields.get("build_args"), variables, label)
         dockerfile, context = resolve_locations(reader, fields)
+        schedule = self._schedule(entries.get("schedule"), pattern is not None)
         if len(reader.problems) > before:
             return None
         path_lists = dict(fields["paths"].value) if "paths" in fields else {}
@@ -114,7 +116,20 @@ class RuleReader:
             builder=fields["builder"].value if "builder" in fields else None,
             platforms=fields["platforms"].value if "platforms" in fields else None,
             secrets=fields["secrets"].value if "secrets" in fields else (),
+            schedule=schedule,
         )
+
+    def _schedule(self, entry: Entry | None, regex_source: bool) -> Schedule | None:
+        if entry is None:
+            return None
+        if regex_source:
+            self.reader.add(
+                entry.key_node,
+                "schedule needs a literal source (a branch or tag name): a regex names no "
+                "ref to build",
+            )
+            return None
+        return read_schedule(self.reader, entry.value)
 
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:
         if "source_type" not in entries:

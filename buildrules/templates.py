@@ -8,6 +8,10 @@ Variables, written in braces:
 ``{\\1}``..``{\\9}`` the numbered groups of a regex source (an optional group that did not take
                   part in the match renders as the empty string)
 ``{name}``        the group ``(?P<name>...)`` of a regex source
+``{date:FORMAT}`` the build's trigger time (a schedule's firing time, in its time zone; else UTC)
+                  in a strftime FORMAT (``buildrules.datefmt``); ``{date}`` is ``{date:%Y%m%d}``
+``{commit_date:FORMAT}`` the commit's committer date (UTC), known to the worker after the clone:
+                  until then a tag keeps the placeholder (:attr:`Template.deferred`)
 
 ``{{`` and ``}}`` stand for literal braces. Syntax is checked by :meth:`Template.parse`; whether
 every variable exists for a given source is checked by :meth:`Template.problems`, so a template
@@ -20,8 +24,18 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha")
+from buildrules.datefmt import (
+    DATE_VARIABLES,
+    DEFAULT_DATE_FORMAT,
+    DateFormatError,
+    check_date_format,
+    format_literal_text,
+    render_date,
+)
+
+BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", *DATE_VARIABLES)
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -32,15 +46,19 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Placeholder:
-    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name."""
+    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name;
+    ``format`` is a date variable's strftime format (None for every other variable)."""
 
     name: str
+    format: str | None = None
 
     @property
     def group_number(self) -> int | None:
         return int(self.name) if self.name.isdigit() else None
 
     def __str__(self) -> str:
+        if self.format is not None:
+            return "{" + self.name + ":" + self.format + "}"
         return "{\\" + self.name + "}" if self.group_number else "{" + self.name + "}"
 
 
@@ -60,11 +78,12 @@ class SourceVariables:
         return cls(source, True, pattern.groups, frozenset(pattern.groupindex))
 
     def describe(self) -> str:
-        names = [f"{{{b}}}" for b in BUILTIN_VARIABLES]
+        names = [f"{{{b}}}" for b in BUILTIN_VARIABLES if b not in DATE_VARIABLES]
         if self.group_count:
             last = min(self.group_count, 9)
             names.append("{\\1}" if last == 1 else f"{{\\1}}..{{\\{last}}}")
         names += [f"{{{g}}}" for g in sorted(self.group_names)]
+        names += [f"{{{d}:FORMAT}}" for d in DATE_VARIABLES]
         return ", ".join(names)
 
 
@@ -76,12 +95,21 @@ class TemplateValues:
     sha: str
     groups: tuple[str | None, ...] = ()  # groups[0] is group 1
     named: Mapping[str, str | None] | None = None
+    now: datetime | None = None  # {date}: the trigger time, in its zone; None: UTC now
+    commit_date: datetime | None = None  # {commit_date}; None: not known yet (kept as written)
 
     @classmethod
-    def for_ref(cls, ref_name: str, commit: str, found: re.Match[str] | None) -> TemplateValues:
-        if found is None:
-            return cls(ref_name, commit)
-        return cls(ref_name, commit, found.groups(), dict(found.groupdict()))
+    def for_ref(
+        cls,
+        ref_name: str,
+        commit: str,
+        found: re.Match[str] | None,
+        *,
+        now: datetime | None = None,
+        commit_date: datetime | None = None,
+    ) -> TemplateValues:
+        groups, named = (found.groups(), dict(found.groupdict())) if found else ((), None)
+        return cls(ref_name, commit, groups, named, now, commit_date)
 
     @property
     def short_sha(self) -> str:
@@ -98,6 +126,14 @@ class TemplateValues:
             return self.sha
         if placeholder.name == "short_sha":
             return self.short_sha
+        if placeholder.name == "date":
+            moment = self.now or datetime.now(UTC)
+            return render_date(moment, placeholder.format or DEFAULT_DATE_FORMAT)
+        if placeholder.name == "commit_date":
+            if self.commit_date is None:
+                return str(placeholder)
+            moment = self.commit_date.astimezone(UTC)
+            return render_date(moment, placeholder.format or DEFAULT_DATE_FORMAT)
         return (self.named or {}).get(placeholder.name) or ""
 
 
@@ -126,17 +162,11 @@ class Template:
                 end = text.find("}", i + 1)
                 if end < 0:
                     raise TemplateError(f"'{{' is never closed in {text!r}")
-                body = text[i + 1 : end]
-                found = _PLACEHOLDER_BODY.fullmatch(body)
-                if found is None:
-                    raise TemplateError(
-                        f"'{{{body}}}' in {text!r} is not a variable: write {{sourceref}}, "
-                        "{sha}, {short_sha}, {\\1}..{\\9} or a group name"
-                    )
+                placeholder = _placeholder(text[i + 1 : end], text)
                 if literal:
                     parts.append("".join(literal))
                     literal = []
-                parts.append(Placeholder(found.group(1) or found.group(2)))
+                parts.append(placeholder)
                 i = end + 1
             else:
                 literal.append(char)
@@ -151,8 +181,16 @@ class Template:
 
     @property
     def literal_text(self) -> str:
-        """The template's text outside placeholders (with ``{{``/``}}`` already unescaped)."""
-        return "".join(p for p in self.parts if isinstance(p, str))
+        """The template's text outside placeholders (with ``{{``/``}}`` already unescaped), and
+        what date formats print besides the date itself."""
+        return "".join(
+            p if isinstance(p, str) else format_literal_text(p.format or "") for p in self.parts
+        )
+
+    @property
+    def deferred(self) -> bool:
+        """True when it names ``{commit_date}``, which only the worker can fill in."""
+        return any(p.name == "commit_date" for p in self.placeholders)
 
     @property
     def is_literal(self) -> bool:
@@ -173,6 +211,38 @@ class Template:
 
     def render(self, values: TemplateValues) -> str:
         return "".join(p if isinstance(p, str) else values.lookup(p) for p in self.parts)
+
+    def render_deferred(self, values: TemplateValues) -> str:
+        """A template again: everything rendered but ``{commit_date:...}``, the rest's braces
+        doubled, so the worker can parse it and fill in the commit date alone."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, Placeholder) and part.name == "commit_date":
+                out.append(str(part))
+            else:
+                text = part if isinstance(part, str) else values.lookup(part)
+                out.append(text.replace("{", "{{").replace("}", "}}"))
+        return "".join(out)
+
+
+def _placeholder(body: str, text: str) -> Placeholder:
+    """The placeholder ``{body}`` of ``text``: a variable, or a date variable and its format."""
+    name, colon, fmt = body.partition(":")
+    if name in DATE_VARIABLES:
+        try:
+            if colon:
+                check_date_format(name, fmt)
+        except DateFormatError as exc:
+            raise TemplateError(f"{exc} (in {text!r})") from None
+        return Placeholder(name, fmt if colon else DEFAULT_DATE_FORMAT)
+    found = _PLACEHOLDER_BODY.fullmatch(body)
+    if found is None:
+        raise TemplateError(
+            f"'{{{body}}}' in {text!r} is not a variable: write {{sourceref}}, "
+            "{sha}, {short_sha}, {date:%Y%m%d}, {commit_date:%Y%m%d}, {\\1}..{\\9} "
+            "or a group name"
+        )
+    return Placeholder(found.group(1) or found.group(2))
 
 
 def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> str | None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from buildrules.loader import ConfigError, load
 from buildrules.matcher import MatchResult, match
-from buildrules.model import PROVIDERS, BuildPlan
+from buildrules.model import PROVIDERS
 from buildrules.refs import parse_ref
 from cli.check_config import config_path
+from cli.match_schedule import parse_now, run_schedule
+from cli.plan_text import describe_plan_lines, plan_json
 from core.events import PushEvent
 from core.settings import SettingsError
 
@@ -35,7 +38,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--provider", required=True, choices=PROVIDERS, help="the git host")
     parser.add_argument("--repository", required=True, help="repository name, e.g. owner/name")
     parser.add_argument(
-        "--ref", required=True, help="refs/heads/NAME, refs/tags/NAME, or a bare branch name"
+        "--ref", help="refs/heads/NAME, refs/tags/NAME, or a bare branch name (not with --schedule)"
     )
     parser.add_argument(
         "--commit",
@@ -58,6 +61,16 @@ def register(subparsers: Any) -> None:
         help="as a manual trigger would: autobuild: false rules fire, "
         "skip markers and path filters are ignored",
     )
+    parser.add_argument(
+        "--schedule",
+        action="store_true",
+        help="what the rules' schedules build at --now (each ref at --commit)",
+    )
+    parser.add_argument(
+        "--now",
+        type=parse_now,
+        help="the time: of the firing with --schedule, of {date} always (default: now)",
+    )
     parser.add_argument("--json", action="store_true", help="print the builds as a JSON list")
     parser.add_argument(
         "--config",
@@ -67,45 +80,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def plan_json(plan: BuildPlan) -> dict[str, Any]:
-    return {
-        "image": plan.image,
-        "docker_tags": list(plan.docker_tags),
-        "dockerfile": plan.dockerfile,
-        "context": plan.context,
-        "build_args": dict(plan.build_args),
-        "source_type": str(plan.source_type),
-        "source_name": plan.source_name,
-        "commit": plan.commit,
-        "build_caching": plan.build_caching,
-        "rule_indexes": list(plan.rule_indexes),
-    }
-
-
 def describe_plans(result: MatchResult, event: PushEvent) -> str:
     where = f"{event.ref_type} {event.ref_name!r} at {event.commit[:7]}"
     if not result.plans:
         return f"No build for {where}: {result.reason}"
     count = len(result.plans)
     lines = [f"{count} build{'s' * (count != 1)} for {where}:"]
-    for number, plan in enumerate(result.plans, 1):
-        lines.append(f"  {number}. {plan.image}")
-        lines.append(f"     tags:       {', '.join(plan.docker_tags)}")
-        lines.append(f"     Dockerfile: {plan.dockerfile}")
-        lines.append(f"     context:    {plan.context}")
-        if plan.build_args:
-            args = ", ".join(f"{name}={value}" for name, value in plan.build_args)
-            lines.append(f"     build args: {args}")
-        if not plan.build_caching:
-            lines.append("     build caching: off")
-        rules = ", ".join(f"#{i + 1}" for i in plan.rule_indexes)
-        lines.append(f"     from rule{'s' * (len(plan.rule_indexes) != 1)} {rules}")
-    return "\n".join(lines)
+    return "\n".join(lines + describe_plan_lines(result.plans))
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.schedule == bool(args.ref):
+        print("autobuild match: give --ref, or --schedule (with --now)", file=sys.stderr)
+        return 2
     try:
-        ref_type, ref_name = parse_ref(args.ref)
+        ref = parse_ref(args.ref) if args.ref else None
     except ValueError as exc:
         print(f"autobuild match: --ref: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if ref is None:
+        run_schedule(repository, args.now or datetime.now(UTC), args.commit, args.json)
+        return 0
+    ref_type, ref_name = ref
     event = PushEvent(
         provider=args.provider,
         repository=args.repository,
@@ -130,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         changed_files=tuple(args.changed) if args.changed is not None else None,
         head_message=args.message,
     )
-    result = match(config, event, manual=args.manual)
+    result = match(config, event, manual=args.manual, now=args.now)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:

@@ -52,6 +52,7 @@ RUNNING_STATUSES = frozenset({BuildStatus.CLONING, BuildStatus.BUILDING, BuildSt
 class Trigger(enum.StrEnum):
     WEBHOOK = "webhook"
     MANUAL = "manual"
+    SCHEDULE = "schedule"  # a rule's schedule fired (core/schedules.py)
 
 
 def utcnow() -> datetime:

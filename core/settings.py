@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -30,6 +31,7 @@ DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are le
 DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
+DEFAULT_SCHEDULE_TICK_SECONDS = 15.0  # every worker looks whether a schedule fired this often
 DEFAULT_RETRY_BACKOFF_SECONDS = (5.0, 20.0, 60.0)  # waits before retries 1, 2, 3 (and later)
 DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0  # per request to a notification target
 # Waits before each new try of a notification that failed; after the last, it is given up
@@ -76,6 +78,17 @@ def _seconds_from_env(
     if not value >= minimum or value == float("inf"):
         raise SettingsError(f"{name} must be at least {minimum:g} seconds, not {raw!r}")
     return value
+
+
+def _time_from_env(environ: Mapping[str, str], name: str) -> datetime | None:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an ISO 8601 time, not {raw!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _backoff_from_env(
@@ -136,6 +149,10 @@ class Settings:
     # AUTOBUILD_NOTIFY_BACKOFF (waits before each new try, "10,30,60"; then it is given up).
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
     notify_backoff_seconds: tuple[float, ...] = DEFAULT_NOTIFY_BACKOFF_SECONDS
+    # Schedules (core/schedules.py): AUTOBUILD_SCHEDULE_TICK (seconds between each worker's looks
+    # at the clock) and AUTOBUILD_SCHEDULE_NOW (the time the scheduler's clock starts at: tests).
+    schedule_tick_seconds: float = DEFAULT_SCHEDULE_TICK_SECONDS
+    schedule_clock_start: datetime | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -194,6 +211,10 @@ class Settings:
             notify_backoff_seconds=_backoff_from_env(
                 env, "AUTOBUILD_NOTIFY_BACKOFF", DEFAULT_NOTIFY_BACKOFF_SECONDS
             ),
+            schedule_tick_seconds=_seconds_from_env(
+                env, "AUTOBUILD_SCHEDULE_TICK", DEFAULT_SCHEDULE_TICK_SECONDS, minimum=0.1
+            ),
+            schedule_clock_start=_time_from_env(env, "AUTOBUILD_SCHEDULE_NOW"),
             environ=MappingProxyType(env),
         )
 

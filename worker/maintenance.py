@@ -2,9 +2,12 @@
 
 Every second it hands the retries that are due to rq; every ``recovery_interval_seconds`` it
 queues again (or ends ``error``) the builds whose worker was lost, and the queued builds that
-lost their job. Every worker runs it, so there is no single process whose death stops recovery,
-and every change it makes is a compare-and-set (or a ``ZREM`` only one worker wins), so several
-workers doing it at once is harmless.
+lost their job; every ``schedule_tick_seconds`` it fires the rules' schedules that are due
+(core/schedules.py: the workers are where builds run, they all hold the configuration and a
+Redis connection of their own, and a web process may be many short-lived gunicorn workers).
+Every worker runs it, so there is no single process whose death stops recovery or schedules, and
+every change it makes is a compare-and-set (or a ``ZREM`` or ``SET NX`` only one worker wins), so
+several workers doing it at once is harmless.
 
 It runs in the rq worker's main process, beside rq's own loop, on a Redis connection of its own;
 rq forks a work horse per build from the main thread, which never shares that connection.
@@ -19,6 +22,7 @@ import time
 import redis
 
 from buildrules.model import Config
+from core.masking import masker_for
 from core.queue import build_queue
 from core.recovery import (
     enqueue_due_retries,
@@ -27,6 +31,7 @@ from core.recovery import (
     recover_lost_builds,
     requeue_orphans,
 )
+from core.schedules import Scheduler
 from core.settings import Settings
 from core.store import BuildStore
 
@@ -51,6 +56,10 @@ class Maintenance:
         self.tick_seconds = min(tick_seconds, settings.recovery_interval_seconds)
         self._suspects: set[str] = set()
         self._next_recovery = 0.0
+        self.scheduler = Scheduler(
+            settings, config, connection, self.queue, masker_for(settings, config)
+        )
+        self._next_schedule = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name="autobuild-maintenance", daemon=True
@@ -60,9 +69,13 @@ class Maintenance:
         enqueue_due_retries(self.store, self.queue, self.repositories)
 
     def run_once(self) -> None:
-        """One round: due retries always; lost builds and orphans when their interval is up."""
+        """One round: due retries always; schedules, lost builds and orphans when their
+        interval is up."""
         self.enqueue_due_retries()
         now = time.monotonic()
+        if self.scheduler.rules and now >= self._next_schedule:
+            self._next_schedule = now + self.settings.schedule_tick_seconds
+            self.scheduler.tick()
         if now < self._next_recovery:
             return
         self._next_recovery = now + self.settings.recovery_interval_seconds

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,17 @@ def test_build_pages_are_linked_at_the_public_url():
     settings = Settings.from_env({"AUTOBUILD_PUBLIC_URL": "https://ci.example.com/"})
     assert settings.build_url("b1") == "https://ci.example.com/builds/b1"
     assert Settings.from_env({}).build_url("b1") == "http://127.0.0.1:8000/builds/b1"
+
+
+def test_schedule_tick_and_clock_start() -> None:
+    settings = Settings.from_env(
+        {"AUTOBUILD_SCHEDULE_TICK": "0.5", "AUTOBUILD_SCHEDULE_NOW": "2026-12-01T03:00:00"}
+    )
+    assert settings.schedule_tick_seconds == 0.5
+    assert settings.schedule_clock_start == datetime(2026, 12, 1, 3, tzinfo=UTC)
+    default = Settings.from_env({})
+    assert (default.schedule_tick_seconds, default.schedule_clock_start) == (15.0, None)
+    with pytest.raises(SettingsError, match="AUTOBUILD_SCHEDULE_NOW"):
+        Settings.from_env({"AUTOBUILD_SCHEDULE_NOW": "tomorrow"})
+    with pytest.raises(SettingsError, match="AUTOBUILD_SCHEDULE_TICK"):
+        Settings.from_env({"AUTOBUILD_SCHEDULE_TICK": "0"})

@@ -13,6 +13,7 @@ from core.gitcmd import url_host
 from core.registry_address import registry_host_of
 from worker.builders import choice_for
 from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
+from worker.commit_tags import commit_date_tags, preview_tags
 from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
@@ -34,10 +35,14 @@ class CloneInput:
 @dataclass(frozen=True)
 class CloneOutput(PhaseOutput):
     build_context: BuildContext
+    docker_tags: tuple[str, ...] | None = None  # tags finished with {commit_date}, if any
 
     def record_fields(self) -> dict[str, Any]:
         # The record names the commit built (labels, tag order and the API read it).
-        return {"commit": self.build_context.commit}
+        fields: dict[str, Any] = {"commit": self.build_context.commit}
+        if self.docker_tags is not None:
+            fields["docker_tags"] = self.docker_tags
+        return fields
 
 
 class ClonePhase(Phase[CloneInput, CloneOutput]):
@@ -49,7 +54,7 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
         record = env.record
         # Refused before any network work: bad tags, platforms this host cannot build, a registry
         # whose credentials are unset.
-        validate_reference(record.image, record.docker_tags)
+        validate_reference(record.image, preview_tags(record.docker_tags, record.commit))
         check_platforms(
             choice_for(env.repository, record).platforms,
             env.context.settings.environ.get("DOCKER_HOST"),
@@ -103,4 +108,11 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
                 f"Tag {given.source_name} is an annotated tag object {source.short};"
                 f" building its commit {build_context.commit[:7]}"
             )
-        return CloneOutput(build_context)
+        info = build_context.info
+        tags = commit_date_tags(
+            env.record.docker_tags, build_context.commit, info.committed_at if info else None
+        )
+        if tags is not None:
+            validate_reference(env.record.image, tags)
+            log(f"Tags with the commit's date: {', '.join(tags)}")
+        return CloneOutput(build_context, tags)
