@@ -109,6 +109,7 @@ def match_repository(
             ref_name=event.ref_name,
             commit=event.commit,
             found=found,
+            base_ref=event.base_ref,
         )
         for index, rule, found in matching
     ]

@@ -65,20 +65,21 @@ def render_rule(
     ref_name: str,
     commit: str,
     found: re.Match[str] | None,
+    base_ref: str | None = None,
 ) -> RenderedRule:
     """Render ``rule`` (already known to match ``ref_name``) at ``commit``.
 
     ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source).
-    Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order kept.
+    ``base_ref`` is the branch a pushed tag is on, when the host said. Every tag is sanitised
+    (see ``buildrules.tags``); duplicates are dropped, order kept; a tag with a placeholder
+    that has no value (a version filter on a non-version, an unknown ``{base_ref}``) is left out.
     """
     groups = found if rule.source_kind is SourceKind.REGEX else None
-    values = TemplateValues.for_ref(ref_name, commit, groups)
+    values = TemplateValues.for_ref(ref_name, commit, groups, base_ref=base_ref)
     fallback = fallback_tag(commit)
+    texts = (parse_template(t).render_tag(values) for t in rule.docker_tags)
     tags = tuple(
-        dict.fromkeys(
-            sanitize_tag(parse_template(t).render(values), fallback=fallback)
-            for t in rule.docker_tags
-        )
+        dict.fromkeys(sanitize_tag(text, fallback=fallback) for text in texts if text is not None)
     )
     build_args = tuple(
         (name, parse_template(text).render(values)) for name, text in rule.build_args

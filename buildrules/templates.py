@@ -8,6 +8,12 @@ Variables, written in braces:
 ``{\\1}``..``{\\9}`` the numbered groups of a regex source (an optional group that did not take
                   part in the match renders as the empty string)
 ``{name}``        the group ``(?P<name>...)`` of a regex source
+``{base_ref}``    for a tag push, the branch the tagged commit is on when the git host says so
+                  (GitHub's ``base_ref``); a tag using it is left out when the host does not say
+
+A variable may carry a version filter (``buildrules.versions``): ``{version|semver:major.minor}``,
+``{\\1|semver:major}``, ``{version|pep440}``. A tag whose filtered value is not a version is left
+out (a build arg gets the empty string).
 
 ``{{`` and ``}}`` stand for literal braces. Syntax is checked by :meth:`Template.parse`; whether
 every variable exists for a given source is checked by :meth:`Template.problems`, so a template
@@ -21,9 +27,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha")
+from buildrules.versions import FilterError, VersionFilter
+
+BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", "base_ref")
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
+_FILTER_SEPARATOR = "|"
 
 
 class TemplateError(ValueError):
@@ -32,16 +41,20 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Placeholder:
-    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name."""
+    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name,
+    and an optional version filter."""
 
     name: str
+    filter: VersionFilter | None = None
 
     @property
     def group_number(self) -> int | None:
         return int(self.name) if self.name.isdigit() else None
 
     def __str__(self) -> str:
-        return "{\\" + self.name + "}" if self.group_number else "{" + self.name + "}"
+        variable = "\\" + self.name if self.group_number else self.name
+        suffix = f"{_FILTER_SEPARATOR}{self.filter}" if self.filter else ""
+        return "{" + variable + suffix + "}"
 
 
 @dataclass(frozen=True)
@@ -76,18 +89,34 @@ class TemplateValues:
     sha: str
     groups: tuple[str | None, ...] = ()  # groups[0] is group 1
     named: Mapping[str, str | None] | None = None
+    base_ref: str | None = None  # None: the host did not say
 
     @classmethod
-    def for_ref(cls, ref_name: str, commit: str, found: re.Match[str] | None) -> TemplateValues:
+    def for_ref(
+        cls,
+        ref_name: str,
+        commit: str,
+        found: re.Match[str] | None,
+        *,
+        base_ref: str | None = None,
+    ) -> TemplateValues:
         if found is None:
-            return cls(ref_name, commit)
-        return cls(ref_name, commit, found.groups(), dict(found.groupdict()))
+            return cls(ref_name, commit, base_ref=base_ref)
+        return cls(ref_name, commit, found.groups(), dict(found.groupdict()), base_ref)
 
     @property
     def short_sha(self) -> str:
         return self.sha[:SHORT_SHA_LENGTH]
 
-    def lookup(self, placeholder: Placeholder) -> str:
+    def lookup(self, placeholder: Placeholder) -> str | None:
+        """The placeholder's value; None when it has none (``{base_ref}`` the host did not
+        give, a filtered value that is not a version)."""
+        value = self._value(placeholder)
+        if placeholder.filter is None:
+            return value
+        return placeholder.filter.apply(value) if value else None
+
+    def _value(self, placeholder: Placeholder) -> str | None:
         number = placeholder.group_number
         if number is not None:
             value = self.groups[number - 1] if number <= len(self.groups) else None
@@ -98,6 +127,8 @@ class TemplateValues:
             return self.sha
         if placeholder.name == "short_sha":
             return self.short_sha
+        if placeholder.name == "base_ref":
+            return self.base_ref or None
         return (self.named or {}).get(placeholder.name) or ""
 
 
@@ -127,16 +158,21 @@ class Template:
                 if end < 0:
                     raise TemplateError(f"'{{' is never closed in {text!r}")
                 body = text[i + 1 : end]
-                found = _PLACEHOLDER_BODY.fullmatch(body)
+                variable, bar, filter_text = body.partition(_FILTER_SEPARATOR)
+                found = _PLACEHOLDER_BODY.fullmatch(variable)
                 if found is None:
                     raise TemplateError(
                         f"'{{{body}}}' in {text!r} is not a variable: write {{sourceref}}, "
-                        "{sha}, {short_sha}, {\\1}..{\\9} or a group name"
+                        "{sha}, {short_sha}, {base_ref}, {\\1}..{\\9} or a group name"
                     )
+                try:
+                    version_filter = VersionFilter.parse(filter_text) if bar else None
+                except FilterError as exc:
+                    raise TemplateError(f"'{{{body}}}' in {text!r}: {exc}") from None
                 if literal:
                     parts.append("".join(literal))
                     literal = []
-                parts.append(Placeholder(found.group(1) or found.group(2)))
+                parts.append(Placeholder(found.group(1) or found.group(2), version_filter))
                 i = end + 1
             else:
                 literal.append(char)
@@ -172,7 +208,18 @@ class Template:
         return found
 
     def render(self, values: TemplateValues) -> str:
-        return "".join(p if isinstance(p, str) else values.lookup(p) for p in self.parts)
+        """The text with every placeholder filled in (one without a value renders empty)."""
+        return "".join(p if isinstance(p, str) else values.lookup(p) or "" for p in self.parts)
+
+    def render_tag(self, values: TemplateValues) -> str | None:
+        """As :meth:`render`, but None when a placeholder has no value: a tag that is left out."""
+        pieces: list[str] = []
+        for part in self.parts:
+            value = part if isinstance(part, str) else values.lookup(part)
+            if value is None:
+                return None
+            pieces.append(value)
+        return "".join(pieces)
 
 
 def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> str | None:
