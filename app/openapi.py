@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 
 from app.hosts import HOSTS
 from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
-from core.build import BuildStatus
+from core.build import BuildStatus, Trigger
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -53,7 +53,7 @@ BUILD_SCHEMA: JsonObject = {
         "dockerfile": {"type": "string"},
         "context": {"type": "string"},
         "status": {"type": "string", "enum": [s.value for s in BuildStatus]},
-        "trigger": {"type": "string", "enum": ["webhook", "manual"]},
+        "trigger": {"type": "string", "enum": [t.value for t in Trigger]},
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": NULLABLE_TIME,
         "finished_at": NULLABLE_TIME,

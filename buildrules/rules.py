@@ -114,6 +114,9 @@ class RuleReader:
             builder=fields["builder"].value if "builder" in fields else None,
             platforms=fields["platforms"].value if "platforms" in fields else None,
             secrets=fields["secrets"].value if "secrets" in fields else (),
+            rebuild_on_base_change=fields["rebuild_on_base_change"].value
+            if "rebuild_on_base_change" in fields
+            else None,
         )
 
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:

@@ -52,6 +52,7 @@ RUNNING_STATUSES = frozenset({BuildStatus.CLONING, BuildStatus.BUILDING, BuildSt
 class Trigger(enum.StrEnum):
     WEBHOOK = "webhook"
     MANUAL = "manual"
+    BASE_IMAGE = "base_image"  # a base image of the last build changed (worker/basecheck.py)
 
 
 def utcnow() -> datetime:

@@ -30,6 +30,7 @@ DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are le
 DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
+DEFAULT_BASE_CHECK_INTERVAL_SECONDS = 3600.0  # one look at base images, across all workers
 DEFAULT_RETRY_BACKOFF_SECONDS = (5.0, 20.0, 60.0)  # waits before retries 1, 2, 3 (and later)
 DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0  # per request to a notification target
 # Waits before each new try of a notification that failed; after the last, it is given up
@@ -136,6 +137,8 @@ class Settings:
     # AUTOBUILD_NOTIFY_BACKOFF (waits before each new try, "10,30,60"; then it is given up).
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
     notify_backoff_seconds: tuple[float, ...] = DEFAULT_NOTIFY_BACKOFF_SECONDS
+    # AUTOBUILD_BASE_CHECK_INTERVAL: seconds between looks at base images (worker/basecheck)
+    base_check_interval_seconds: float = DEFAULT_BASE_CHECK_INTERVAL_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -193,6 +196,9 @@ class Settings:
             ),
             notify_backoff_seconds=_backoff_from_env(
                 env, "AUTOBUILD_NOTIFY_BACKOFF", DEFAULT_NOTIFY_BACKOFF_SECONDS
+            ),
+            base_check_interval_seconds=_seconds_from_env(
+                env, "AUTOBUILD_BASE_CHECK_INTERVAL", DEFAULT_BASE_CHECK_INTERVAL_SECONDS, minimum=1
             ),
             environ=MappingProxyType(env),
         )

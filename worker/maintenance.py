@@ -2,7 +2,9 @@
 
 Every second it hands the retries that are due to rq; every ``recovery_interval_seconds`` it
 queues again (or ends ``error``) the builds whose worker was lost, and the queued builds that
-lost their job. Every worker runs it, so there is no single process whose death stops recovery,
+lost their job; once per ``AUTOBUILD_BASE_CHECK_INTERVAL`` across all workers (a claim in Redis)
+it rebuilds the rules whose base image changed (:mod:`worker.basecheck`). Every worker runs it,
+so there is no single process whose death stops recovery,
 and every change it makes is a compare-and-set (or a ``ZREM`` only one worker wins), so several
 workers doing it at once is harmless.
 
@@ -29,6 +31,7 @@ from core.recovery import (
 )
 from core.settings import Settings
 from core.store import BuildStore
+from worker.basecheck import BaseCheck
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class Maintenance:
         self.queue = build_queue(connection, settings.queue_name)
         self.repositories = index_repositories(config.repositories)
         self.tick_seconds = min(tick_seconds, settings.recovery_interval_seconds)
+        self.base_check = BaseCheck(settings, config, connection)
         self._suspects: set[str] = set()
         self._next_recovery = 0.0
         self._done = threading.Event()
@@ -60,8 +64,10 @@ class Maintenance:
         enqueue_due_retries(self.store, self.queue, self.repositories)
 
     def run_once(self) -> None:
-        """One round: due retries always; lost builds and orphans when their interval is up."""
+        """One round: due retries always; lost builds and orphans when their interval is up;
+        the base image check when this worker wins its interval's claim."""
         self.enqueue_due_retries()
+        self.base_check.run_if_due()
         now = time.monotonic()
         if now < self._next_recovery:
             return

@@ -1057,3 +1057,35 @@ def test_version_filters_and_base_ref_load_in_tags() -> None:
         "{\\1|pep440}",
         "{base_ref}-{short_sha}",
     )
+
+
+def test_rebuild_on_base_change_is_read_on_the_repository_and_a_rule_overrides_it() -> None:
+    text = config_with(
+        extra_repo="rebuild_on_base_change: true\n",
+        rules=rules_yaml(
+            "- source_type: branch\n  source: master\n  docker_tag: latest\n"
+            "- source_type: branch\n  source: legacy\n  docker_tag: legacy\n"
+            "  rebuild_on_base_change: false\n"
+        ),
+    )
+    repository = load_text(text).repositories[0]
+    first, second = repository.build_rules
+    assert repository.rebuild_on_base_change is True
+    assert repository.rebuilds_on_base_change(first) is True
+    assert repository.rebuilds_on_base_change(second) is False
+
+
+def test_rebuild_on_base_change_is_off_by_default_and_defaults_may_turn_it_on() -> None:
+    plain = only_rule("- source_type: branch\n  source: master\n").repositories[0]
+    assert plain.rebuilds_on_base_change(plain.build_rules[0]) is False
+    text = config_with(
+        extra_repo="defaults:\n  rebuild_on_base_change: true\n",
+        rules=rules_yaml("- source_type: branch\n  source: master\n"),
+    )
+    repository = load_text(text).repositories[0]
+    assert repository.rebuilds_on_base_change(repository.build_rules[0]) is True
+
+
+def test_rebuild_on_base_change_must_be_a_boolean() -> None:
+    problem = one_problem(config_with(extra_repo="rebuild_on_base_change: 'yes'\n"))
+    assert "rebuild_on_base_change must be true or false" in problem.message
