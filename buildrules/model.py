@@ -74,6 +74,7 @@ class BuildRule:
     # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
     secrets: tuple[tuple[str, str], ...] = ()
     rebuild_on_base_change: bool | None = None  # None: the repository's
+    latest_auto: bool = False  # latest: auto, "latest" for the highest release (buildrules.latest)
 
     @property
     def source_kind(self) -> SourceKind:

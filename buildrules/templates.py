@@ -111,12 +111,13 @@ class TemplateValues:
     def lookup(self, placeholder: Placeholder) -> str | None:
         """The placeholder's value; None when it has none (``{base_ref}`` the host did not
         give, a filtered value that is not a version)."""
-        value = self._value(placeholder)
+        value = self.value_of(placeholder)
         if placeholder.filter is None:
             return value
         return placeholder.filter.apply(value) if value else None
 
-    def _value(self, placeholder: Placeholder) -> str | None:
+    def value_of(self, placeholder: Placeholder) -> str | None:
+        """The placeholder's value before its filter (None: ``{base_ref}`` not given)."""
         number = placeholder.group_number
         if number is not None:
             value = self.groups[number - 1] if number <= len(self.groups) else None

@@ -18,6 +18,7 @@ from core.control import (
     superseded_error,
     superseding,
 )
+from core.latest import with_latest
 from core.queue import enqueue_for
 from core.records import record_from_plan
 from core.store import (
@@ -78,7 +79,9 @@ def dispatch(
     that changed meanwhile is superseded again the WATCH way (:func:`supersede`), and a build
     of the same ref recorded meanwhile by another process is looked at after the write, as
     when each step was a round trip of its own. ``write_also`` adds commands of its own to that
-    transaction, before the jobs are queued (the first lines of the builds' logs)."""
+    transaction, before the jobs are queued (the first lines of the builds' logs). A rule with
+    ``latest: auto`` adds ``latest`` to its plan when it is its highest release (core.latest)."""
+    plans = with_latest(store.redis, repository, plans)
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
     ids = [r.id for r in records]
