@@ -25,6 +25,7 @@ from buildrules.matcher import plans_for_ref
 from buildrules.model import BuildPlan, BuildRule, Config, Repository, SourceKind
 from core.base_images import BaseImageStore, BaseUse, rule_key
 from core.build import BuildRecord, Trigger, utcnow
+from core.control import QueueFullError
 from core.dispatch import dispatch
 from core.logs import DEFAULT_MAX_LINES, DEFAULT_RETENTION_SECONDS
 from core.masking import masker_for
@@ -212,15 +213,20 @@ class BaseCheck:
                     pipe.xadd(log_key(record.id), fields, maxlen=DEFAULT_MAX_LINES)  # type: ignore[arg-type]
                 pipe.expire(log_key(record.id), DEFAULT_RETENTION_SECONDS)
 
-        result = dispatch(
-            BuildStore(self.connection),
-            build_queue(self.connection, self.settings.queue_name),
-            repository,
-            plans,
-            trigger=Trigger.BASE_IMAGE,
-            delivery_id=None,
-            write_also=first_lines,
-        )
+        try:
+            result = dispatch(
+                BuildStore(self.connection),
+                build_queue(self.connection, self.settings.queue_name),
+                repository,
+                plans,
+                trigger=Trigger.BASE_IMAGE,
+                delivery_id=None,
+                max_queued=self.settings.max_queued_builds,
+                write_also=first_lines,
+            )
+        except QueueFullError as full:  # the digests stay as they were: the next check asks again
+            logger.warning("base image check: %s: %s", repository.name, full)
+            return []
         for record in result.builds:
             self._remember_queued(repository, record, changed)
         return list(result.builds)

@@ -95,3 +95,11 @@ def test_build_pages_are_linked_at_the_public_url():
     settings = Settings.from_env({"AUTOBUILD_PUBLIC_URL": "https://ci.example.com/"})
     assert settings.build_url("b1") == "https://ci.example.com/builds/b1"
     assert Settings.from_env({}).build_url("b1") == "http://127.0.0.1:8000/builds/b1"
+
+
+def test_the_base_image_check_runs_hourly_unless_told_otherwise():
+    assert Settings.from_env({}).base_check_interval_seconds == 3600
+    settings = Settings.from_env({"AUTOBUILD_BASE_CHECK_INTERVAL": "300"})
+    assert settings.base_check_interval_seconds == 300
+    with pytest.raises(SettingsError, match="AUTOBUILD_BASE_CHECK_INTERVAL"):
+        Settings.from_env({"AUTOBUILD_BASE_CHECK_INTERVAL": "hourly"})
