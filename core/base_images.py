@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
+from buildrules.model import BuildRule, Repository
+
 BASES_KEY = "autobuild:base-images"
 CHECK_CLAIM_KEY = "autobuild:base-check:claim"
 
@@ -21,6 +23,17 @@ CHECK_CLAIM_KEY = "autobuild:base-check:claim"
 def rule_key(provider: str, repository: str, source_type: str, source: str, image: str) -> str:
     """The field of one rule: a rule is its repository, ref and image (not its position)."""
     return json.dumps([provider, repository.lower(), source_type, source, image])
+
+
+def rule_key_of(repository: Repository, rule: BuildRule) -> str:
+    """:func:`rule_key` of one of ``repository``'s rules."""
+    return rule_key(
+        repository.provider,
+        repository.name,
+        rule.source_type.value,
+        rule.source,
+        repository.image_for(rule),
+    )
 
 
 @dataclass(frozen=True)

@@ -16,22 +16,14 @@ import redis
 
 from buildrules.latest import Release, rule_release
 from buildrules.model import BuildPlan, Repository
-from core.base_images import rule_key
+from core.base_images import rule_key_of
 
 LATEST_TAG = "latest"
 HIGHEST_KEY_PREFIX = "autobuild:highest-release:"
 
 
 def highest_key(repository: Repository, index: int) -> str:
-    rule = repository.build_rules[index]
-    identity = rule_key(
-        repository.provider,
-        repository.name,
-        rule.source_type.value,
-        rule.source,
-        repository.image_for(rule),
-    )
-    return HIGHEST_KEY_PREFIX + identity
+    return HIGHEST_KEY_PREFIX + rule_key_of(repository, repository.build_rules[index])
 
 
 def claim_highest(connection: redis.Redis, key: str, release: Release) -> bool:

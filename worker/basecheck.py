@@ -22,8 +22,8 @@ import redis
 import requests
 
 from buildrules.matcher import plans_for_ref
-from buildrules.model import BuildPlan, BuildRule, Config, Repository, SourceKind
-from core.base_images import BaseImageStore, BaseUse, rule_key
+from buildrules.model import BuildPlan, Config, Repository, SourceKind
+from core.base_images import BaseImageStore, BaseUse, rule_key_of
 from core.build import BuildRecord, Trigger, utcnow
 from core.control import QueueFullError
 from core.dispatch import dispatch
@@ -45,16 +45,6 @@ from core.store import BuildStore, log_key
 
 logger = logging.getLogger(__name__)
 HEAD_TIMEOUT_SECONDS = 10.0
-
-
-def rule_key_of(repository: Repository, rule: BuildRule) -> str:
-    return rule_key(
-        repository.provider,
-        repository.name,
-        rule.source_type.value,
-        rule.source,
-        repository.image_for(rule),
-    )
 
 
 def remember_bases(

@@ -11,7 +11,7 @@ import pytest
 
 from buildrules.matcher import plans_for_ref
 from buildrules.model import Repository
-from core.base_images import BaseImageStore
+from core.base_images import BaseImageStore, rule_key_of
 from core.build import BuildRecord, Trigger
 from core.events import RefType
 from core.logs import read_log
@@ -19,7 +19,7 @@ from core.records import record_from_plan
 from core.store import active_ref_key
 from tests.integration.trust_helpers import push_by_hand
 from tests.integration.worker_helpers import make_context, make_repository, unique_image
-from worker.basecheck import BaseCheck, rule_key_of
+from worker.basecheck import BaseCheck
 from worker.context import WorkerContext
 from worker.jobs import execute_build
 from worker.maintenance import Maintenance

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from buildrules.model import BuildRule, Repository
-from core.base_images import BaseUse, rule_key
+from core.base_images import BaseUse, rule_key, rule_key_of
 from core.events import RefType
-from worker.basecheck import BaseChange, is_own_image, rule_key_of
+from worker.basecheck import BaseChange, is_own_image
 
 
 def repository() -> Repository:
