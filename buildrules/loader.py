@@ -68,6 +68,7 @@ REPOSITORY_KEYS = (
     "secrets",
     "keep",
     *STATUS_KEYS,
+    "rebuild_on_base_change",
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -362,10 +363,11 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
             options["retries"] = value
     if "keep" in entries:
         options["keep"] = read_keep(reader, entries["keep"].value)
-    if "cancel_running" in entries:
-        flag = reader.boolean(entries["cancel_running"].value, "cancel_running")
-        if flag is not None:
-            options["cancel_running"] = flag
+    for key in ("cancel_running", "rebuild_on_base_change"):
+        if key in entries:
+            flag = reader.boolean(entries[key].value, key)
+            if flag is not None:
+                options[key] = flag
     if "network" in entries:
         network = reader.string(entries["network"].value, "network")
         if network is not None and network.strip().lower() not in NETWORK_MODES:

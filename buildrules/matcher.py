@@ -113,6 +113,7 @@ def match_repository(
             commit=event.commit,
             found=found,
             now=now,
+            base_ref=event.base_ref,
         )
         for index, rule, found in matching
     ]

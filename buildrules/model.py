@@ -75,6 +75,8 @@ class BuildRule:
     # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
     secrets: tuple[tuple[str, str], ...] = ()
     schedule: Schedule | None = None  # also built on this clock (literal sources only)
+    rebuild_on_base_change: bool | None = None  # None: the repository's
+    latest_auto: bool = False  # latest: auto, "latest" for the highest release (buildrules.latest)
 
     @property
     def source_kind(self) -> SourceKind:
@@ -186,6 +188,7 @@ class Repository:
     api_url: str | None = None  # the host's API root; None: the public host's
     status_context: str | None = None  # None: autobuild/<image>:<first tag>
     notify: tuple[NotifyTarget, ...] = ()
+    rebuild_on_base_change: bool = False  # rebuild a literal rule when a FROM image changes
 
     @property
     def key(self) -> tuple[str, str]:
@@ -211,6 +214,11 @@ class Repository:
     def platforms_for(self, rule: BuildRule | None) -> tuple[str, ...]:
         """The platforms a build of ``rule`` builds: the rule's or else ours."""
         return rule.platforms if rule is not None and rule.platforms is not None else self.platforms
+
+    def rebuilds_on_base_change(self, rule: BuildRule) -> bool:
+        """Whether a changed ``FROM`` image rebuilds ``rule``: its own setting, else ours."""
+        own = rule.rebuild_on_base_change
+        return self.rebuild_on_base_change if own is None else own
 
     @property
     def images(self) -> tuple[str, ...]:

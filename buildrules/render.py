@@ -40,13 +40,15 @@ class RenderedRule:
         )
 
 
-def render_tag(text: str, values: TemplateValues) -> str:
+def render_tag(text: str, values: TemplateValues) -> str | None:
     """One tag template rendered and sanitised; with ``{commit_date}`` and no commit date yet, the
-    template the worker finishes once it has cloned the commit (``Template.render_deferred``)."""
+    template the worker finishes once it has cloned the commit (``Template.render_deferred``);
+    None when a placeholder has no value (the tag is left out)."""
     template = parse_template(text)
     if template.deferred and values.commit_date is None:
         return template.render_deferred(values)
-    return sanitize_tag(template.render(values), fallback=fallback_tag(values.sha))
+    rendered = template.render_tag(values)
+    return None if rendered is None else sanitize_tag(rendered, fallback=fallback_tag(values.sha))
 
 
 def source_match(rule: BuildRule, ref_type: RefType, ref_name: str) -> re.Match[str] | None:
@@ -77,21 +79,27 @@ def render_rule(
     found: re.Match[str] | None,
     now: datetime | None = None,
     commit_date: datetime | None = None,
+    base_ref: str | None = None,
 ) -> RenderedRule:
     """Render ``rule`` (already known to match ``ref_name``) at ``commit``.
 
     ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source).
     ``now`` is the trigger time for ``{date}`` (None: now), printed in UTC, or in the rule's
-    schedule's time zone when it has one. Every tag is sanitised (see ``buildrules.tags``);
-    duplicates are dropped, order kept. A tag naming ``{commit_date}`` while ``commit_date`` is
+    schedule's time zone when it has one; ``base_ref`` is the branch a pushed tag is on, when the
+    host said. Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order
+    kept; a tag with a placeholder that has no value (a version filter on a non-version, an
+    unknown ``{base_ref}``) is left out. A tag naming ``{commit_date}`` while ``commit_date`` is
     None stays a template (:func:`render_tag`).
     """
     groups = found if rule.source_kind is SourceKind.REGEX else None
     moment = now or datetime.now(UTC)
     if rule.schedule is not None:  # a rule with a schedule prints dates in its time zone
         moment = rule.schedule.local(moment)
-    values = TemplateValues.for_ref(ref_name, commit, groups, now=moment, commit_date=commit_date)
-    tags = tuple(dict.fromkeys(render_tag(t, values) for t in rule.docker_tags))
+    values = TemplateValues.for_ref(
+        ref_name, commit, groups, now=moment, commit_date=commit_date, base_ref=base_ref
+    )
+    rendered = (render_tag(t, values) for t in rule.docker_tags)
+    tags = tuple(dict.fromkeys(tag for tag in rendered if tag is not None))
     build_args = tuple(
         (name, parse_template(text).render(values)) for name, text in rule.build_args
     )

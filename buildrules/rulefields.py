@@ -34,6 +34,7 @@ SHARED_KEYS = (
     "image",
     *BUILDER_KEYS,
     "secrets",
+    "rebuild_on_base_change",
 )
 PATH_KEYS = ("include", "ignore")
 BuildArgs = tuple[tuple[str, tuple[str, yaml.Node]], ...]  # (name, (template, node))
@@ -59,7 +60,7 @@ def read_shared_fields(reader: NodeReader, entries: dict[str, Entry]) -> dict[st
         value = reader.string(entries["context"].value, "context", allow_empty=True)
         if value is not None:
             fields["context"] = Field(value, entries["context"].value)
-    for key in ("autobuild", "build_caching"):
+    for key in ("autobuild", "build_caching", "rebuild_on_base_change"):
         if key in entries:
             flag = reader.boolean(entries[key].value, key)
             if flag is not None:

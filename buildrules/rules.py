@@ -11,6 +11,7 @@ import re
 import yaml
 
 from buildrules.errors import Problem
+from buildrules.latest import read_latest
 from buildrules.model import BuildRule, Location, PathFilter, is_regex_source
 from buildrules.refs import parse_source_type
 from buildrules.render import render_rule
@@ -27,7 +28,7 @@ from buildrules.templates import (
 from buildrules.yamlnodes import Entry, NodeReader
 from core.events import RefType
 
-RULE_KEYS = ("source_type", "source", "docker_tag", "schedule", *SHARED_KEYS)
+RULE_KEYS = ("source_type", "source", "docker_tag", "schedule", "latest", *SHARED_KEYS)
 DEFAULT_DOCKER_TAG = "{sourceref}"
 RULE_HINTS = {
     "tag": "write docker_tag",
@@ -82,6 +83,7 @@ class RuleReader:
         before = len(reader.problems)
         source_type = self._source_type(entries, node)
         source_pattern = self._source(entries, node)
+        latest_auto = read_latest(reader, entries)
         own = read_shared_fields(self.reader, entries)
         fields = {**defaults, **own}
         for key in ("build_args", "paths", "secrets"):  # maps merge key by key, the rule's winning
@@ -117,6 +119,10 @@ class RuleReader:
             platforms=fields["platforms"].value if "platforms" in fields else None,
             secrets=fields["secrets"].value if "secrets" in fields else (),
             schedule=schedule,
+            rebuild_on_base_change=fields["rebuild_on_base_change"].value
+            if "rebuild_on_base_change" in fields
+            else None,
+            latest_auto=latest_auto,
         )
 
     def _schedule(self, entry: Entry | None, regex_source: bool) -> Schedule | None:

@@ -12,6 +12,12 @@ Variables, written in braces:
                   in a strftime FORMAT (``buildrules.datefmt``); ``{date}`` is ``{date:%Y%m%d}``
 ``{commit_date:FORMAT}`` the commit's committer date (UTC), known to the worker after the clone:
                   until then a tag keeps the placeholder (:attr:`Template.deferred`)
+``{base_ref}``    for a tag push, the branch the tagged commit is on when the git host says so
+                  (GitHub's ``base_ref``); a tag using it is left out when the host does not say
+
+A variable may carry a version filter (``buildrules.versions``): ``{version|semver:major.minor}``,
+``{\\1|semver:major}``, ``{version|pep440}``. A tag whose filtered value is not a version is left
+out (a build arg gets the empty string).
 
 ``{{`` and ``}}`` stand for literal braces. Syntax is checked by :meth:`Template.parse`; whether
 every variable exists for a given source is checked by :meth:`Template.problems`, so a template
@@ -35,9 +41,12 @@ from buildrules.datefmt import (
     render_date,
 )
 
-BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", *DATE_VARIABLES)
+from buildrules.versions import FilterError, VersionFilter
+
+BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", "base_ref", *DATE_VARIABLES)
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
+_FILTER_SEPARATOR = "|"
 
 
 class TemplateError(ValueError):
@@ -46,10 +55,12 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Placeholder:
-    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name;
-    ``format`` is a date variable's strftime format (None for every other variable)."""
+    """One ``{...}`` in a template: a built-in name, a group number ("1".."9") or a group name,
+    and an optional version filter; ``format`` is a date variable's strftime format (None for
+    every other variable)."""
 
     name: str
+    filter: VersionFilter | None = None
     format: str | None = None
 
     @property
@@ -59,7 +70,9 @@ class Placeholder:
     def __str__(self) -> str:
         if self.format is not None:
             return "{" + self.name + ":" + self.format + "}"
-        return "{\\" + self.name + "}" if self.group_number else "{" + self.name + "}"
+        variable = "\\" + self.name if self.group_number else self.name
+        suffix = f"{_FILTER_SEPARATOR}{self.filter}" if self.filter else ""
+        return "{" + variable + suffix + "}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class TemplateValues:
     named: Mapping[str, str | None] | None = None
     now: datetime | None = None  # {date}: the trigger time, in its zone; None: UTC now
     commit_date: datetime | None = None  # {commit_date}; None: not known yet (kept as written)
+    base_ref: str | None = None  # None: the host did not say
 
     @classmethod
     def for_ref(
@@ -107,15 +121,25 @@ class TemplateValues:
         *,
         now: datetime | None = None,
         commit_date: datetime | None = None,
+        base_ref: str | None = None,
     ) -> TemplateValues:
         groups, named = (found.groups(), dict(found.groupdict())) if found else ((), None)
-        return cls(ref_name, commit, groups, named, now, commit_date)
+        return cls(ref_name, commit, groups, named, now, commit_date, base_ref)
 
     @property
     def short_sha(self) -> str:
         return self.sha[:SHORT_SHA_LENGTH]
 
-    def lookup(self, placeholder: Placeholder) -> str:
+    def lookup(self, placeholder: Placeholder) -> str | None:
+        """The placeholder's value; None when it has none (``{base_ref}`` the host did not
+        give, a filtered value that is not a version)."""
+        value = self.value_of(placeholder)
+        if placeholder.filter is None:
+            return value
+        return placeholder.filter.apply(value) if value else None
+
+    def value_of(self, placeholder: Placeholder) -> str | None:
+        """The placeholder's value before its filter (None: ``{base_ref}`` not given)."""
         number = placeholder.group_number
         if number is not None:
             value = self.groups[number - 1] if number <= len(self.groups) else None
@@ -134,6 +158,8 @@ class TemplateValues:
                 return str(placeholder)
             moment = self.commit_date.astimezone(UTC)
             return render_date(moment, placeholder.format or DEFAULT_DATE_FORMAT)
+        if placeholder.name == "base_ref":
+            return self.base_ref or None
         return (self.named or {}).get(placeholder.name) or ""
 
 
@@ -210,23 +236,38 @@ class Template:
         return found
 
     def render(self, values: TemplateValues) -> str:
-        return "".join(p if isinstance(p, str) else values.lookup(p) for p in self.parts)
+        """The text with every placeholder filled in (one without a value renders empty)."""
+        return "".join(p if isinstance(p, str) else values.lookup(p) or "" for p in self.parts)
 
-    def render_deferred(self, values: TemplateValues) -> str:
+    def render_tag(self, values: TemplateValues) -> str | None:
+        """As :meth:`render`, but None when a placeholder has no value: a tag that is left out."""
+        pieces: list[str] = []
+        for part in self.parts:
+            value = part if isinstance(part, str) else values.lookup(part)
+            if value is None:
+                return None
+            pieces.append(value)
+        return "".join(pieces)
+
+    def render_deferred(self, values: TemplateValues) -> str | None:
         """A template again: everything rendered but ``{commit_date:...}``, the rest's braces
-        doubled, so the worker can parse it and fill in the commit date alone."""
+        doubled, so the worker can parse it and fill in the commit date alone (None: a
+        placeholder has no value, the tag is left out)."""
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, Placeholder) and part.name == "commit_date":
                 out.append(str(part))
-            else:
-                text = part if isinstance(part, str) else values.lookup(part)
-                out.append(text.replace("{", "{{").replace("}", "}}"))
+                continue
+            text = part if isinstance(part, str) else values.lookup(part)
+            if text is None:
+                return None
+            out.append(text.replace("{", "{{").replace("}", "}}"))
         return "".join(out)
 
 
 def _placeholder(body: str, text: str) -> Placeholder:
-    """The placeholder ``{body}`` of ``text``: a variable, or a date variable and its format."""
+    """The placeholder ``{body}`` of ``text``: a variable with an optional version filter, or a
+    date variable and its format."""
     name, colon, fmt = body.partition(":")
     if name in DATE_VARIABLES:
         try:
@@ -235,14 +276,19 @@ def _placeholder(body: str, text: str) -> Placeholder:
         except DateFormatError as exc:
             raise TemplateError(f"{exc} (in {text!r})") from None
         return Placeholder(name, fmt if colon else DEFAULT_DATE_FORMAT)
-    found = _PLACEHOLDER_BODY.fullmatch(body)
+    variable, bar, filter_text = body.partition(_FILTER_SEPARATOR)
+    found = _PLACEHOLDER_BODY.fullmatch(variable)
     if found is None:
         raise TemplateError(
             f"'{{{body}}}' in {text!r} is not a variable: write {{sourceref}}, "
-            "{sha}, {short_sha}, {date:%Y%m%d}, {commit_date:%Y%m%d}, {\\1}..{\\9} "
+            "{sha}, {short_sha}, {base_ref}, {date:%Y%m%d}, {commit_date:%Y%m%d}, {\\1}..{\\9} "
             "or a group name"
         )
-    return Placeholder(found.group(1) or found.group(2))
+    try:
+        version_filter = VersionFilter.parse(filter_text) if bar else None
+    except FilterError as exc:
+        raise TemplateError(f"'{{{body}}}' in {text!r}: {exc}") from None
+    return Placeholder(found.group(1) or found.group(2), version_filter)
 
 
 def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> str | None:

@@ -53,6 +53,7 @@ class Trigger(enum.StrEnum):
     WEBHOOK = "webhook"
     MANUAL = "manual"
     SCHEDULE = "schedule"  # a rule's schedule fired (core/schedules.py)
+    BASE_IMAGE = "base_image"  # a base image of the last build changed (worker/basecheck.py)
 
 
 def utcnow() -> datetime:

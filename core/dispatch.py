@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -18,6 +18,7 @@ from core.control import (
     superseded_error,
     superseding,
 )
+from core.latest import with_latest
 from core.queue import enqueue_for
 from core.records import record_from_plan
 from core.store import (
@@ -64,6 +65,7 @@ def dispatch(
     trigger: Trigger,
     delivery_id: str | None,
     max_queued: int = 0,
+    write_also: Callable[[redis.client.Pipeline, Sequence[BuildRecord]], None] | None = None,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
@@ -76,7 +78,10 @@ def dispatch(
     A superseded build is a compare-and-set on the record as read; one
     that changed meanwhile is superseded again the WATCH way (:func:`supersede`), and a build
     of the same ref recorded meanwhile by another process is looked at after the write, as
-    when each step was a round trip of its own."""
+    when each step was a round trip of its own. ``write_also`` adds commands of its own to that
+    transaction, before the jobs are queued (the first lines of the builds' logs). A rule with
+    ``latest: auto`` adds ``latest`` to its plan when it is its highest release (core.latest)."""
+    plans = with_latest(store.redis, repository, plans)
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
     ids = [r.id for r in records]
@@ -93,6 +98,8 @@ def dispatch(
         if view.reservation:
             pipe.zrem(ADMITTING, view.reservation)
         swaps = [add_transition_if_unchanged(pipe, c.raw, c.older, c.updated) for c in changes]
+        if write_also is not None:
+            write_also(pipe, records)
         for record in records:
             enqueue_for(queue, record, repository, pipeline=pipe)
         indexed_at = len(pipe)

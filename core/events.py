@@ -30,6 +30,7 @@ class PushEvent:
     delivery_id: str = ""
     changed_files: tuple[str, ...] | None = None
     head_message: str = ""
+    base_ref: str | None = None  # a tag push: the branch the tagged commit is on, if the host says
 
     @property
     def short_sha(self) -> str:

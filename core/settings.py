@@ -32,6 +32,7 @@ DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
 DEFAULT_SCHEDULE_TICK_SECONDS = 15.0  # every worker looks whether a schedule fired this often
+DEFAULT_BASE_CHECK_INTERVAL_SECONDS = 3600.0  # one look at base images, across all workers
 DEFAULT_RETRY_BACKOFF_SECONDS = (5.0, 20.0, 60.0)  # waits before retries 1, 2, 3 (and later)
 DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0  # per request to a notification target
 # Waits before each new try of a notification that failed; after the last, it is given up
@@ -153,6 +154,8 @@ class Settings:
     # at the clock) and AUTOBUILD_SCHEDULE_NOW (the time the scheduler's clock starts at: tests).
     schedule_tick_seconds: float = DEFAULT_SCHEDULE_TICK_SECONDS
     schedule_clock_start: datetime | None = None
+    # AUTOBUILD_BASE_CHECK_INTERVAL: seconds between looks at base images (worker/basecheck)
+    base_check_interval_seconds: float = DEFAULT_BASE_CHECK_INTERVAL_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -215,6 +218,9 @@ class Settings:
                 env, "AUTOBUILD_SCHEDULE_TICK", DEFAULT_SCHEDULE_TICK_SECONDS, minimum=0.1
             ),
             schedule_clock_start=_time_from_env(env, "AUTOBUILD_SCHEDULE_NOW"),
+            base_check_interval_seconds=_seconds_from_env(
+                env, "AUTOBUILD_BASE_CHECK_INTERVAL", DEFAULT_BASE_CHECK_INTERVAL_SECONDS, minimum=1
+            ),
             environ=MappingProxyType(env),
         )
 

@@ -212,6 +212,14 @@ def pushed_digests(registry: RegistryClient, path: str, digest: str) -> tuple[st
     return (digest, *platforms)
 
 
+def resolve_bases(
+    attester: Attester, api: Any, dockerfile: str, record: BuildRecord
+) -> tuple[BaseImage, ...]:
+    """Every ``FROM`` image of ``dockerfile`` (``record``'s build args applied), resolved."""
+    base_refs = base_references(dockerfile, dict(record.build_args))
+    return tuple(attester.resolve_base(api, ref) for ref in base_refs)
+
+
 def attest_build(
     attester: Attester,
     registry: RegistryClient,
@@ -222,13 +230,15 @@ def attest_build(
     dockerfile: str,
     on_line: LineFn,
     builder: str = "legacy",
+    bases: tuple[BaseImage, ...] | None = None,
 ) -> Attestation:
-    """Attach provenance (signed with a key) to ``digest`` and sign it; see the module doc."""
+    """Attach provenance (signed with a key) to ``digest`` and sign it; see the module doc.
+    ``bases`` are the ``FROM`` images resolved already (None: resolve them here)."""
     path = split_image(record.image)[1]
     key = attester.signing_key()
     digests = pushed_digests(registry, path, digest)
-    base_refs = base_references(dockerfile, dict(record.build_args))
-    bases = tuple(attester.resolve_base(api, ref) for ref in base_refs)
+    if bases is None:
+        bases = resolve_bases(attester, api, dockerfile, record)
     for base in bases:
         on_line(f"Base image {base.reference} is {base.digest or 'of unknown digest'}")
     facts = attester.facts(record, repository, digests, bases, builder)

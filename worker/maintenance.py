@@ -4,10 +4,12 @@ Every second it hands the retries that are due to rq; every ``recovery_interval_
 queues again (or ends ``error``) the builds whose worker was lost, and the queued builds that
 lost their job; every ``schedule_tick_seconds`` it fires the rules' schedules that are due
 (core/schedules.py: the workers are where builds run, they all hold the configuration and a
-Redis connection of their own, and a web process may be many short-lived gunicorn workers).
-Every worker runs it, so there is no single process whose death stops recovery or schedules, and
-every change it makes is a compare-and-set (or a ``ZREM`` or ``SET NX`` only one worker wins), so
-several workers doing it at once is harmless.
+Redis connection of their own, and a web process may be many short-lived gunicorn workers); once
+per ``AUTOBUILD_BASE_CHECK_INTERVAL`` across all workers (a claim in Redis) it rebuilds the rules
+whose base image changed (:mod:`worker.basecheck`). Every worker runs it, so there is no single
+process whose death stops recovery, schedules or base checks, and every change it makes is a
+compare-and-set (or a ``ZREM`` or ``SET NX`` only one worker wins), so several workers doing it
+at once is harmless.
 
 It runs in the rq worker's main process, beside rq's own loop, on a Redis connection of its own;
 rq forks a work horse per build from the main thread, which never shares that connection.
@@ -34,6 +36,7 @@ from core.recovery import (
 from core.schedules import Scheduler
 from core.settings import Settings
 from core.store import BuildStore
+from worker.basecheck import BaseCheck
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class Maintenance:
         self.queue = build_queue(connection, settings.queue_name)
         self.repositories = index_repositories(config.repositories)
         self.tick_seconds = min(tick_seconds, settings.recovery_interval_seconds)
+        self.base_check = BaseCheck(settings, config, connection)
         self._suspects: set[str] = set()
         self._next_recovery = 0.0
         self.scheduler = Scheduler(
@@ -70,8 +74,9 @@ class Maintenance:
 
     def run_once(self) -> None:
         """One round: due retries always; schedules, lost builds and orphans when their
-        interval is up."""
+        interval is up; the base image check when this worker wins its interval's claim."""
         self.enqueue_due_retries()
+        self.base_check.run_if_due()
         now = time.monotonic()
         if self.scheduler.rules and now >= self._next_schedule:
             self._next_schedule = now + self.settings.schedule_tick_seconds

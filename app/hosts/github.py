@@ -163,5 +163,13 @@ def push_delivery(
         delivery_id=delivery,
         changed_files=changed,
         head_message=message,
+        base_ref=tag_base_ref(data) if ref_type is RefType.TAG else None,
     )
     return Delivery(delivery_id=delivery, events=(event,))
+
+
+def tag_base_ref(data: dict[str, Any]) -> str | None:
+    """GitHub's ``base_ref`` of a tag push (``refs/heads/main``) as a branch name, or None."""
+    base = opt_str(data, "base_ref", "base_ref")
+    split = split_ref(base, "base_ref") if base else None
+    return split[1] if split is not None and split[0] is RefType.BRANCH else None

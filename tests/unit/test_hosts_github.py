@@ -385,3 +385,16 @@ def test_an_unbuilt_event_without_repository_is_ignored_not_refused():
         github.repository_name(headers("organization"), body)
     with pytest.raises(PayloadError):
         github.repository_name(headers("push"), body)
+
+
+def test_a_tag_push_carries_the_branch_github_names_as_base_ref() -> None:
+    (event,) = github.parse(headers(), load("push-tag-created.json")).events
+    assert event.base_ref == "master"
+
+
+def test_a_tag_push_without_base_ref_has_none_and_a_branch_push_never_has_one() -> None:
+    (tag,) = github.parse(headers(), edited("push-tag-created.json", base_ref=None)).events
+    assert tag.base_ref is None
+    branch_body = edited("push-branch-update.json", base_ref="refs/heads/main")
+    (branch,) = github.parse(headers(), branch_body).events
+    assert branch.base_ref is None

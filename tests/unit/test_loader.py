@@ -510,7 +510,7 @@ def test_unknown_variable_lists_the_available_ones() -> None:
     )
     message = one_problem(text).message
     assert "no group named 'minor'" in message
-    assert "{sourceref}, {sha}, {short_sha}, {\\1}, {major}" in message
+    assert "{sourceref}, {sha}, {short_sha}, {base_ref}, {\\1}, {major}" in message
 
 
 def test_named_groups_and_builtins_are_accepted() -> None:
@@ -1027,3 +1027,65 @@ def test_any_rule_values_load_or_raise_config_error(
         load_text(text, "fuzz.yml")
     except ConfigError as error:
         assert error.problems
+
+
+def test_an_invalid_version_filter_is_a_problem_naming_file_and_line() -> None:
+    text = config_with(
+        rules=rules_yaml(
+            "- source_type: tag\n  source: /^v(?P<version>.+)$/\n"
+            "  docker_tag: ['{version}', '{version|semver:mayor}']\n"
+        )
+    )
+    problem = one_problem(text)
+    assert problem.file.name == "autobuild.yml"
+    assert (
+        problem.line
+        == text.splitlines().index("        docker_tag: ['{version}', '{version|semver:mayor}']")
+        + 1
+    )
+    assert "semver:mayor" in problem.message
+
+
+def test_version_filters_and_base_ref_load_in_tags() -> None:
+    config = only_rule(
+        "- source_type: tag\n  source: /^v(.+)$/\n"
+        "  docker_tag: ['{\\1|semver:major.minor}', '{\\1|pep440}', '{base_ref}-{short_sha}']\n"
+    )
+    (rule,) = config.repositories[0].build_rules
+    assert rule.docker_tags == (
+        "{\\1|semver:major.minor}",
+        "{\\1|pep440}",
+        "{base_ref}-{short_sha}",
+    )
+
+
+def test_rebuild_on_base_change_is_read_on_the_repository_and_a_rule_overrides_it() -> None:
+    text = config_with(
+        extra_repo="rebuild_on_base_change: true\n",
+        rules=rules_yaml(
+            "- source_type: branch\n  source: master\n  docker_tag: latest\n"
+            "- source_type: branch\n  source: legacy\n  docker_tag: legacy\n"
+            "  rebuild_on_base_change: false\n"
+        ),
+    )
+    repository = load_text(text).repositories[0]
+    first, second = repository.build_rules
+    assert repository.rebuild_on_base_change is True
+    assert repository.rebuilds_on_base_change(first) is True
+    assert repository.rebuilds_on_base_change(second) is False
+
+
+def test_rebuild_on_base_change_is_off_by_default_and_defaults_may_turn_it_on() -> None:
+    plain = only_rule("- source_type: branch\n  source: master\n").repositories[0]
+    assert plain.rebuilds_on_base_change(plain.build_rules[0]) is False
+    text = config_with(
+        extra_repo="defaults:\n  rebuild_on_base_change: true\n",
+        rules=rules_yaml("- source_type: branch\n  source: master\n"),
+    )
+    repository = load_text(text).repositories[0]
+    assert repository.rebuilds_on_base_change(repository.build_rules[0]) is True
+
+
+def test_rebuild_on_base_change_must_be_a_boolean() -> None:
+    problem = one_problem(config_with(extra_repo="rebuild_on_base_change: 'yes'\n"))
+    assert "rebuild_on_base_change must be true or false" in problem.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -414,3 +415,21 @@ def test_plans_for_docker_tag_builds_the_whole_rule() -> None:
 def test_refs_the_resolver_cannot_find_are_left_out() -> None:
     repository = config(TRIGGER).repositories[0]
     assert plans_for_docker_tag(repository, "latest", lambda t, n: None) == ()
+
+
+FILTERED = r"""
+- source_type: tag
+  source: /^v(?P<version>.+)$/
+  docker_tag: ['{version|semver}', '{version|semver:major.minor}', '{base_ref}-edge']
+"""
+
+
+def test_version_filters_and_base_ref_render_from_the_push() -> None:
+    event = replace(push("v1.4.2", tag=True), base_ref="main")
+    (plan,) = match(config(FILTERED), event).plans
+    assert plan.docker_tags == ("1.4.2", "1.4", "main-edge")
+
+
+def test_a_prerelease_keeps_only_its_full_version_and_unknown_base_ref_drops_its_tag() -> None:
+    (plan,) = match(config(FILTERED), push("v1.5.0-rc.1", tag=True)).plans
+    assert plan.docker_tags == ("1.5.0-rc.1",)

@@ -109,7 +109,7 @@ def test_group_number_on_a_literal_source_is_a_problem() -> None:
 def test_unknown_name_is_a_problem_listing_what_exists() -> None:
     (message,) = Template.parse("{version}").problems(variables("/^v(?P<major>\\d)(\\d)$/"))
     assert "no group named 'version'" in message
-    assert "{sourceref}, {sha}, {short_sha}, {\\1}..{\\2}, {major}" in message
+    assert "{sourceref}, {sha}, {short_sha}, {base_ref}, {\\1}..{\\2}, {major}" in message
 
 
 def test_each_problem_is_reported_once() -> None:
@@ -119,3 +119,12 @@ def test_each_problem_is_reported_once() -> None:
 def test_uses_commit_tells_templates_that_need_the_commit() -> None:
     assert Template.parse("sha-{short_sha}").uses_commit
     assert not Template.parse("{sourceref}").uses_commit
+
+
+def test_base_ref_renders_the_hosts_branch_and_leaves_a_tag_out_when_unknown() -> None:
+    template = Template.parse("{base_ref}-{sourceref}")
+    known = TemplateValues.for_ref("v1.0", SHA, None, base_ref="main")
+    assert template.render_tag(known) == "main-v1.0"
+    unknown = TemplateValues.for_ref("v1.0", SHA, None)
+    assert template.render_tag(unknown) is None
+    assert template.render(unknown) == "-v1.0"

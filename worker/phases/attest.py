@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from buildrules.model import Repository
 from core.build import BuildRecord, BuildStatus
-from worker.attest import Attester, attest_build, read_dockerfile
+from worker.attest import Attester, attest_build, read_dockerfile, resolve_bases
+from worker.basecheck import remember_bases
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.build import BuildOutput
 from worker.phases.clone import CloneOutput
@@ -57,18 +58,23 @@ class AttestPhase(Phase[AttestInput, AttestOutput]):
         context = env.context
         env.log.phase(self.name, f"Attaching the provenance of {given.record.image}@{given.digest}")
         target = given.registry
+        attester = Attester.create(context.settings, context.config, context.masker, context.redis)
+        api = docker_api(env)
+        bases = resolve_bases(attester, api, given.dockerfile, given.record)
         with RegistryClient(
             target.host, target.credentials, timeout=context.registry_timeout
         ) as registry:
             attestation = attest_build(
-                Attester.create(context.settings, context.config, context.masker, context.redis),
+                attester,
                 registry,
-                docker_api(env),
+                api,
                 given.record,
                 given.repository,
                 given.digest,
                 given.dockerfile,
                 env.output(self.name),
                 builder=given.builder,
+                bases=bases,
             )
+        remember_bases(context.redis, given.repository, given.record, bases)
         return AttestOutput(attestation.digests, attestation.signed)
