@@ -3,7 +3,7 @@ build context (removed when the attempt ends)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from core.gitcmd import url_host
 from core.registry_address import registry_host_of
 from worker.builders import choice_for
 from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
+from worker.deploykey import read_deploy_key
 from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
@@ -29,6 +30,8 @@ class CloneInput:
     context: str  # in the repository
     dockerfile: str  # in the context
     scratch_dir: Path
+    submodules: str = "false"  # false | true | recursive
+    ssh_key: str | None = field(default=None, repr=False)  # the deploy key itself (ssh_key_env)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             context=record.context,
             dockerfile=record.dockerfile,
             scratch_dir=env.context.scratch_dir,
+            submodules=env.repository.submodules,
+            ssh_key=read_deploy_key(env.context.settings.environ, env.repository.ssh_key_env),
         )
 
     def run(self, env: PhaseEnv, given: CloneInput) -> CloneOutput:
@@ -93,6 +98,8 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
                 deadline=env.deadline,
                 log=env.output(self.name),
                 max_bytes=context.settings.max_export_bytes,
+                submodules=given.submodules,
+                ssh_key=given.ssh_key,
             )
         )
         fetched = "Tag object" if build_context.fetch.peeled else "Commit"

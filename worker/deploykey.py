@@ -1,0 +1,66 @@
+"""A repository's SSH deploy key (``ssh_key_env``), on disk only while git fetches with it.
+
+The key is read from the worker's environment variable the repository names and written to a
+file of its own (mode 0600, in a 0700 directory under the worker's scratch directory); git's
+fetches of the commit and its submodules run with ``GIT_SSH_COMMAND`` pointing ssh at it
+(``-i FILE -o IdentitiesOnly=yes``: only this key is offered, not the agent's or the worker's
+default ones). The file is deleted as soon as those fetches are done, whatever happened.
+
+Host keys: ``StrictHostKeyChecking=yes``. The git host's key must already be in the worker
+user's known hosts (``~/.ssh/known_hosts`` or ``/etc/ssh/ssh_known_hosts``: add it once with
+``ssh-keyscan``, checking the fingerprint the host publishes); an unknown or changed host key
+fails the fetch, never silently trusted. ``BatchMode=yes``: ssh never asks anything.
+
+The key never appears in a command line, a log line or an exception: only the file's path does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from worker.errors import WorkerError
+
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes")
+
+
+def read_deploy_key(environ: Mapping[str, str], name: str | None) -> str | None:
+    """The key in variable ``name`` (None when no variable is named); an unset or empty
+    variable, or one that holds no private key, is a :class:`WorkerError` naming the variable."""
+    if name is None:
+        return None
+    value = environ.get(name, "")
+    if not value.strip():
+        raise WorkerError(f"ssh_key_env names {name}, which is not set on the worker")
+    if "PRIVATE KEY-----" not in value:
+        raise WorkerError(f"{name} (ssh_key_env) does not hold a private key in PEM/OpenSSH form")
+    return value
+
+
+def ssh_command(key_file: Path) -> str:
+    """The ``GIT_SSH_COMMAND`` offering only ``key_file``."""
+    return shlex.join(["ssh", "-i", str(key_file), *SSH_OPTIONS])
+
+
+@contextlib.contextmanager
+def deploy_key(key: str | None, scratch_dir: Path) -> Iterator[dict[str, str]]:
+    """The git environment additions for fetching with ``key`` (none when it is None): the key
+    is in a private file for the duration of the block and deleted afterwards."""
+    if key is None:
+        yield {}
+        return
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="ssh-", dir=scratch_dir))  # mode 0700
+    try:
+        key_file = directory / "deploy_key"
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key.strip() + "\n")  # ssh insists on the final newline
+        yield {"GIT_SSH_COMMAND": ssh_command(key_file)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
