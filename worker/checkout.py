@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from worker.commits import CommitInfo, read_commit
 from worker.containment import ContextTooLargeError, human_size
 from worker.deadline import Deadline
-from worker.deploykey import deploy_key
+from worker.deploykey import DeployKey, deploy_key
 from worker.errors import ContextError
 from worker.export import TreeListing, list_tree
 from worker.mirror import FetchResult, GitSource, LogFn, Mirror, validate_sha
@@ -126,7 +126,7 @@ def checkout_context(
     log: LogFn | None = None,
     max_bytes: int = 0,
     submodules: str = "false",
-    ssh_key: str | None = None,
+    ssh_key: DeployKey | None = None,
 ) -> Iterator[BuildContext]:
     """Fetch ``source.commit`` into the mirror, export it (or the commit its annotated tag object
     peels to, for a tag build: ``commit`` of the context), and yield the build context; the

@@ -6,10 +6,11 @@ fetches of the commit and its submodules run with ``GIT_SSH_COMMAND`` pointing s
 (``-i FILE -o IdentitiesOnly=yes``: only this key is offered, not the agent's or the worker's
 default ones). The file is deleted as soon as those fetches are done, whatever happened.
 
-Host keys: ``StrictHostKeyChecking=yes``. The git host's key must already be in the worker
-user's known hosts (``~/.ssh/known_hosts`` or ``/etc/ssh/ssh_known_hosts``: add it once with
-``ssh-keyscan``, checking the fingerprint the host publishes); an unknown or changed host key
-fails the fetch, never silently trusted. ``BatchMode=yes``: ssh never asks anything.
+Host keys: ``StrictHostKeyChecking=yes``. The git host's key must already be known: in
+``AUTOBUILD_SSH_KNOWN_HOSTS`` when it is set, else in the worker user's ``~/.ssh/known_hosts`` or
+``/etc/ssh/ssh_known_hosts`` (add it once with ``ssh-keyscan``, checking the fingerprint the host
+publishes); an unknown or changed host key fails the fetch, it is never trusted on first use.
+``BatchMode=yes``: ssh never asks anything.
 
 The key never appears in a command line, a log line or an exception: only the file's path does.
 """
@@ -22,6 +23,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from worker.errors import WorkerError
@@ -29,7 +31,17 @@ from worker.errors import WorkerError
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes")
 
 
-def read_deploy_key(environ: Mapping[str, str], name: str | None) -> str | None:
+@dataclass(frozen=True)
+class DeployKey:
+    """A private key (kept out of repr) and the known-hosts file to check hosts against."""
+
+    key: str = field(repr=False)
+    known_hosts: Path | None = None  # None: ssh's defaults
+
+
+def read_deploy_key(
+    environ: Mapping[str, str], name: str | None, known_hosts: Path | None = None
+) -> DeployKey | None:
     """The key in variable ``name`` (None when no variable is named); an unset or empty
     variable, or one that holds no private key, is a :class:`WorkerError` naming the variable."""
     if name is None:
@@ -39,16 +51,17 @@ def read_deploy_key(environ: Mapping[str, str], name: str | None) -> str | None:
         raise WorkerError(f"ssh_key_env names {name}, which is not set on the worker")
     if "PRIVATE KEY-----" not in value:
         raise WorkerError(f"{name} (ssh_key_env) does not hold a private key in PEM/OpenSSH form")
-    return value
+    return DeployKey(value, known_hosts)
 
 
-def ssh_command(key_file: Path) -> str:
+def ssh_command(key_file: Path, known_hosts: Path | None = None) -> str:
     """The ``GIT_SSH_COMMAND`` offering only ``key_file``."""
-    return shlex.join(["ssh", "-i", str(key_file), *SSH_OPTIONS])
+    hosts = ["-o", f"UserKnownHostsFile={known_hosts}"] if known_hosts is not None else []
+    return shlex.join(["ssh", "-i", str(key_file), *SSH_OPTIONS, *hosts])
 
 
 @contextlib.contextmanager
-def deploy_key(key: str | None, scratch_dir: Path) -> Iterator[dict[str, str]]:
+def deploy_key(key: DeployKey | None, scratch_dir: Path) -> Iterator[dict[str, str]]:
     """The git environment additions for fetching with ``key`` (none when it is None): the key
     is in a private file for the duration of the block and deleted afterwards."""
     if key is None:
@@ -60,7 +73,7 @@ def deploy_key(key: str | None, scratch_dir: Path) -> Iterator[dict[str, str]]:
         key_file = directory / "deploy_key"
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(key.strip() + "\n")  # ssh insists on the final newline
-        yield {"GIT_SSH_COMMAND": ssh_command(key_file)}
+            handle.write(key.key.strip() + "\n")  # ssh insists on the final newline
+        yield {"GIT_SSH_COMMAND": ssh_command(key_file, key.known_hosts)}
     finally:
         shutil.rmtree(directory, ignore_errors=True)

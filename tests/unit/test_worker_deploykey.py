@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import shlex
 import stat
+from pathlib import Path
 
 import pytest
 
-from worker.deploykey import deploy_key, read_deploy_key, ssh_command
+from worker.deploykey import DeployKey, deploy_key, read_deploy_key, ssh_command
 from worker.errors import WorkerError
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"
 
 
 def test_the_key_is_a_0600_file_in_a_private_directory_removed_afterwards(tmp_path):
-    with deploy_key(KEY, tmp_path / "scratch") as env:
+    with deploy_key(DeployKey(KEY), tmp_path / "scratch") as env:
         argv = shlex.split(env["GIT_SSH_COMMAND"])
         key_file = tmp_path / "scratch" / argv[argv.index("-i") + 1]
         assert key_file.read_text() == KEY + "\n"
@@ -27,7 +28,7 @@ def test_the_key_is_a_0600_file_in_a_private_directory_removed_afterwards(tmp_pa
 
 
 def test_the_key_file_is_removed_when_the_fetch_fails(tmp_path):
-    with pytest.raises(RuntimeError), deploy_key(KEY, tmp_path) as env:
+    with pytest.raises(RuntimeError), deploy_key(DeployKey(KEY), tmp_path) as env:
         argv = shlex.split(env["GIT_SSH_COMMAND"])
         raise RuntimeError("fetch failed")
     assert not (tmp_path / argv[argv.index("-i") + 1]).exists()
@@ -45,6 +46,9 @@ def test_the_ssh_command_offers_only_the_key_and_checks_host_keys_strictly(tmp_p
     options = argv[3:]
     for option in ("BatchMode=yes", "IdentitiesOnly=yes", "StrictHostKeyChecking=yes"):
         assert options[options.index(option) - 1] == "-o"
+    assert not any(option.startswith("UserKnownHostsFile") for option in options)
+    argv = shlex.split(ssh_command(tmp_path / "key", tmp_path / "known hosts"))
+    assert argv[-2:] == ["-o", f"UserKnownHostsFile={tmp_path / 'known hosts'}"]
 
 
 def test_an_unset_variable_or_one_without_a_key_is_an_error_naming_it_not_its_value():
@@ -54,4 +58,6 @@ def test_an_unset_variable_or_one_without_a_key_is_an_error_naming_it_not_its_va
     with pytest.raises(WorkerError) as caught:
         read_deploy_key({"DEPLOY_KEY": "hunter2-not-a-key"}, "DEPLOY_KEY")
     assert "hunter2" not in str(caught.value)
-    assert read_deploy_key({"DEPLOY_KEY": KEY}, "DEPLOY_KEY") == KEY
+    found = read_deploy_key({"DEPLOY_KEY": KEY}, "DEPLOY_KEY", Path("/etc/hosts-file"))
+    assert found == DeployKey(KEY, Path("/etc/hosts-file"))
+    assert KEY not in repr(found)

@@ -13,7 +13,7 @@ from core.gitcmd import url_host
 from core.registry_address import registry_host_of
 from worker.builders import choice_for
 from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
-from worker.deploykey import read_deploy_key
+from worker.deploykey import DeployKey, read_deploy_key
 from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
@@ -31,7 +31,7 @@ class CloneInput:
     dockerfile: str  # in the context
     scratch_dir: Path
     submodules: str = "false"  # false | true | recursive
-    ssh_key: str | None = field(default=None, repr=False)  # the deploy key itself (ssh_key_env)
+    ssh_key: DeployKey | None = field(default=None, repr=False)  # ssh_key_env's deploy key
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,11 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             dockerfile=record.dockerfile,
             scratch_dir=env.context.scratch_dir,
             submodules=env.repository.submodules,
-            ssh_key=read_deploy_key(env.context.settings.environ, env.repository.ssh_key_env),
+            ssh_key=read_deploy_key(
+                env.context.settings.environ,
+                env.repository.ssh_key_env,
+                env.context.settings.ssh_known_hosts,
+            ),
         )
 
     def run(self, env: PhaseEnv, given: CloneInput) -> CloneOutput:
