@@ -10,7 +10,9 @@ written. Instead, for ``submodules: true`` (or ``recursive``):
 - a relative URL (``../other.git``) resolves against the superproject's URL, as git does, and
   every URL then passes the same check as a ``clone_url`` (``buildrules.values.check_clone_url``:
   allowed transports only, no remote helper, no leading ``-``, no credentials or query tokens) and
-  GitPython's guards in :meth:`worker.mirror.Mirror.fetch_commit`;
+  GitPython's guards in :meth:`worker.mirror.Mirror.fetch_commit`; a ``file://`` URL only when
+  the superproject's own URL is ``file://`` (else a repository could name another repository's
+  mirror on the worker's disk);
 - the pinned commit is fetched into the superproject's mirror (``fetch --depth=1 <url> <sha>``
   through the hardened runner, under the build's deadline) and exported into the submodule's
   directory with the same size accounting as the superproject (``AUTOBUILD_MAX_EXPORT_BYTES``
@@ -90,12 +92,23 @@ def checked_url(base: str, url: str, path: str, commit: str) -> str:
     refused URL fails the build with a sentence (the URL itself is not repeated: it may hold a
     token)."""
     try:
-        return check_clone_url(resolve_url(base, url))
+        resolved = check_clone_url(resolve_url(base, url))
+        if _is_local(resolved) and not _is_local(base):
+            raise ValueError(
+                "its URL names a repository on the worker (file://), allowed only when the"
+                " repository itself is local"
+            )
     except ValueError as exc:
         reason = str(exc).replace("clone_url", "its URL")
         raise ContextError(
             f"Submodule {path} (in commit {commit[:7]}) is refused: {reason}"
         ) from None
+    return resolved
+
+
+def _is_local(url: str) -> bool:
+    """A ``file://`` URL: a repository on the worker's own disk (its mirrors among them)."""
+    return url.lower().startswith("file:")
 
 
 def gitlinks(mirror: Mirror, commit: str, deadline: Deadline) -> list[tuple[str, str]]:

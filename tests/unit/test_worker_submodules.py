@@ -54,3 +54,12 @@ def test_a_refused_url_is_one_sentence_without_the_url(url, reason):
     assert message.startswith("Submodule lib/x (in commit aaaaaaa) is refused: ")
     assert reason in message
     assert "hunter2" not in message
+
+
+def test_a_local_url_is_refused_unless_the_repository_itself_is_local():
+    with pytest.raises(ContextError, match="names a repository on the worker"):
+        checked_url("https://git.example/app.git", "file:///var/lib/autobuild/mirrors/x", "m", SHA)
+    with pytest.raises(ContextError, match="names a repository on the worker"):
+        checked_url("git@git.example:app.git", "FILE:///srv/x", "m", SHA)
+    assert checked_url("file:///srv/git/app", "../lib", "m", SHA) == "file:///srv/git/lib"
+    assert checked_url("file:///srv/git/app", "https://h/x.git", "m", SHA) == "https://h/x.git"
