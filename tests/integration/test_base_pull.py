@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from buildrules.model import RegistryAuth
+from tests.integration.buildkit_helpers import push_private_base
 from tests.integration.services import build_context, stream_errors
 from tests.integration.worker_helpers import (
     create_record,
@@ -131,3 +133,38 @@ def test_a_base_image_the_registry_does_not_have_fails_the_pull_with_a_sentence(
     assert status == "failed"
     assert record.error is not None
     assert record.error.startswith(f"Could not pull base image {image}-missing:nope: ")
+
+
+@pytest.mark.parametrize("builder", ["legacy", "buildkit"])
+def test_pull_true_uses_the_configured_credentials_of_the_base_images_registry(
+    tmp_path,
+    redis_url,
+    clean_redis,
+    docker_api,
+    base_image,
+    make_git_repo,
+    image,
+    auth_registry,
+    builder,
+):
+    private = push_private_base(docker_api, base_image, auth_registry)
+    name, _, tag = private.rpartition(":")
+    digest = registry_digest(name, tag, auth_registry.username, auth_registry.password)
+    app = make_git_repo({"Dockerfile": f"FROM {private}\nRUN echo {uuid.uuid4().hex}\n"})
+    commit = app.head()
+    repository = make_repository(app.url, image, pull=True, builder=builder)
+    registries = [RegistryAuth(auth_registry.host, "PULL_REG_USER", "PULL_REG_PASSWORD")]
+    environ = {
+        "PULL_REG_USER": auth_registry.username,
+        "PULL_REG_PASSWORD": auth_registry.password,
+    }
+    context = make_context(
+        tmp_path, redis_url, clean_redis, [repository], registries, environ=environ
+    )
+
+    status, record = build(context, repository, commit)
+
+    assert status == "success", record.error
+    log = log_text(clean_redis, record.id)
+    assert digest is not None and digest in log
+    assert auth_registry.password not in log
