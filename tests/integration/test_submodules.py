@@ -3,6 +3,8 @@ mirror, exported into the context, and hostile URLs refused before git runs."""
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -220,3 +222,25 @@ def test_the_export_limit_counts_submodules_too(
     assert record.error is not None and "AUTOBUILD_MAX_EXPORT_BYTES" in record.error
     assert "submodule" in record.error
     assert not any(Path(tmp_path / "work").rglob("big.bin"))
+
+
+def test_a_submodule_host_that_never_answers_ends_at_the_builds_deadline(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
+):
+    app = make_git_repo({"Dockerfile": dockerfile(base_image, "RUN true")})
+    with socket.socket() as silent:  # accepts the connection, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        pinned = app.head()
+        commit = pin(app, "lib", f"git://127.0.0.1:{port}/lib.git", pinned)
+        repository = make_repository(app.url, image, submodules="true", timeout_seconds=4)
+        context = make_context(tmp_path, redis_url, clean_redis, [repository])
+
+        started = time.monotonic()
+        status, record = build(context, repository, commit)
+
+    assert status == "timed_out"
+    assert time.monotonic() - started < 30
+    assert record.error is not None and "timeout of 4 seconds" in record.error, record.error
+    assert f"fetching commit {pinned[:7]} from 127.0.0.1:{port}" in record.error, record.error
