@@ -197,17 +197,17 @@ def fetch_submodules(
             url = checked_url(base, urls[own], path, parent)
             if len(pins) >= MAX_SUBMODULES:
                 raise ContextError(f"Commit {commit[:7]} has more than {MAX_SUBMODULES} submodules")
-            _fetch_pin(mirror, Pin(path, sha, url), deadline, log)
-            pins.append(Pin(path, sha, url))
+            found = Pin(path, sha, url)
+            _fetch_pin(mirror, found, deadline, log)
+            pins.append(found)
             if recursive:
                 pending.append((sha, url, path))
     return tuple(pins)
 
 
 def _fetch_pin(mirror: Mirror, pin: Pin, deadline: Deadline, log: LogFn | None) -> None:
-    source = GitSource(
-        pin.url, pin.commit, RefType.BRANCH, ""
-    )  # by id only: no ref to fall back on
+    # By id only: a gitlink names no ref to fall back on.
+    source = GitSource(pin.url, pin.commit, RefType.BRANCH, "")
     try:
         fetched = mirror.fetch_commit(source, deadline)
     except CheckoutError as exc:
