@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from core.deploykey import DeployKey, deploy_key
 from worker.commits import CommitInfo, read_commit
 from worker.containment import ContextTooLargeError, human_size
 from worker.deadline import Deadline
-from worker.deploykey import DeployKey, deploy_key
 from worker.errors import ContextError
 from worker.export import TreeListing, list_tree
 from worker.mirror import FetchResult, GitSource, LogFn, Mirror, validate_sha
@@ -134,7 +134,7 @@ def checkout_context(
     of files to export (0: no limit) fail the build before anything is written.
 
     ``submodules`` (``false``, ``true`` or ``recursive``) exports the submodules the commit pins
-    (worker/submodules.py); ``ssh_key`` is a deploy key git's fetches use (worker/deploykey.py),
+    (worker/submodules.py); ``ssh_key`` is a deploy key git's fetches use (core/deploykey.py),
     on disk only while they run."""
     validate_sha(source.commit)
     normalize_context(context)  # refuse bad paths before any network work

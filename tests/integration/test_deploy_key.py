@@ -4,6 +4,7 @@ the commit and a private submodule through it, strict host key checking, and no 
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from core.deploykey import DeployKey
+from core.events import RefType
+from core.remote import RemoteError, list_remote_refs
 from tests.integration.worker_helpers import (
     create_record,
     log_text,
@@ -210,3 +214,17 @@ def test_an_unset_key_variable_fails_before_any_fetch(
 
     assert status == "error"
     assert record.error == "ssh_key_env names APP_DEPLOY_KEY, which is not set on the worker."
+
+
+def test_the_manual_triggers_ls_remote_uses_the_deploy_key_too(make_git_repo, ssh_server):
+    app = make_git_repo({"README": "x\n"})
+    app.tag("v1.0")
+    url = ssh_server.url(app.path)
+    key = DeployKey(ssh_server.client_key, ssh_server.known_hosts)
+
+    refs = list_remote_refs(url, key=key)
+
+    assert refs.commit(RefType.BRANCH, "master") == app.head()
+    assert refs.names(RefType.TAG) == ["v1.0"]
+    with pytest.raises(RemoteError, match="Host key verification failed"):
+        list_remote_refs(url, key=DeployKey(ssh_server.client_key, Path(os.devnull)))

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from core.build import BuildStatus
+from core.deploykey import DeployKey, DeployKeyError, read_deploy_key
 from core.events import RefType
 from core.gitcmd import url_host
 from core.registry_address import registry_host_of
 from worker.builders import choice_for
 from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
-from worker.deploykey import DeployKey, read_deploy_key
 from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
+from worker.errors import WorkerError
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.registry import resolve_credentials
 
@@ -70,11 +71,7 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             dockerfile=record.dockerfile,
             scratch_dir=env.context.scratch_dir,
             submodules=env.repository.submodules,
-            ssh_key=read_deploy_key(
-                env.context.settings.environ,
-                env.repository.ssh_key_env,
-                env.context.settings.ssh_known_hosts,
-            ),
+            ssh_key=_deploy_key(env),
         )
 
     def run(self, env: PhaseEnv, given: CloneInput) -> CloneOutput:
@@ -115,3 +112,14 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
                 f" building its commit {build_context.commit[:7]}"
             )
         return CloneOutput(build_context)
+
+
+def _deploy_key(env: PhaseEnv) -> DeployKey | None:
+    """The repository's deploy key (``ssh_key_env``); unset, it is the build's error."""
+    settings = env.context.settings
+    try:
+        return read_deploy_key(
+            settings.environ, env.repository.ssh_key_env, settings.ssh_known_hosts
+        )
+    except DeployKeyError as exc:
+        raise WorkerError(str(exc)) from None

@@ -1,4 +1,5 @@
-"""A repository's SSH deploy key (``ssh_key_env``), on disk only while git fetches with it.
+"""A repository's SSH deploy key (``ssh_key_env``), on disk only while git uses it: the worker's
+fetches (worker/checkout.py) and the web's ``ls-remote`` for a manual trigger (core/remote.py).
 
 The key is read from the worker's environment variable the repository names and written to a
 file of its own (mode 0600, in a 0700 directory under the worker's scratch directory); git's
@@ -26,7 +27,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.errors import WorkerError
+
+class DeployKeyError(ValueError):
+    """The variable ``ssh_key_env`` names is unset or holds no private key."""
+
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes")
 
@@ -43,14 +47,17 @@ def read_deploy_key(
     environ: Mapping[str, str], name: str | None, known_hosts: Path | None = None
 ) -> DeployKey | None:
     """The key in variable ``name`` (None when no variable is named); an unset or empty
-    variable, or one that holds no private key, is a :class:`WorkerError` naming the variable."""
+    variable, or one that holds no private key, is a :class:`DeployKeyError` naming the
+    variable (never showing its value)."""
     if name is None:
         return None
     value = environ.get(name, "")
     if not value.strip():
-        raise WorkerError(f"ssh_key_env names {name}, which is not set on the worker")
+        raise DeployKeyError(f"ssh_key_env names {name}, which is not set on the worker")
     if "PRIVATE KEY-----" not in value:
-        raise WorkerError(f"{name} (ssh_key_env) does not hold a private key in PEM/OpenSSH form")
+        raise DeployKeyError(
+            f"{name} (ssh_key_env) does not hold a private key in PEM/OpenSSH form"
+        )
     return DeployKey(value, known_hosts)
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.deploykey import DeployKey, deploy_key, read_deploy_key, ssh_command
-from worker.errors import WorkerError
+from core.deploykey import DeployKey, DeployKeyError, deploy_key, read_deploy_key, ssh_command
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"
 
@@ -53,9 +52,9 @@ def test_the_ssh_command_offers_only_the_key_and_checks_host_keys_strictly(tmp_p
 
 def test_an_unset_variable_or_one_without_a_key_is_an_error_naming_it_not_its_value():
     assert read_deploy_key({}, None) is None
-    with pytest.raises(WorkerError, match="ssh_key_env names DEPLOY_KEY, which is not set"):
+    with pytest.raises(DeployKeyError, match="ssh_key_env names DEPLOY_KEY, which is not set"):
         read_deploy_key({}, "DEPLOY_KEY")
-    with pytest.raises(WorkerError) as caught:
+    with pytest.raises(DeployKeyError) as caught:
         read_deploy_key({"DEPLOY_KEY": "hunter2-not-a-key"}, "DEPLOY_KEY")
     assert "hunter2" not in str(caught.value)
     found = read_deploy_key({"DEPLOY_KEY": KEY}, "DEPLOY_KEY", Path("/etc/hosts-file"))
