@@ -9,6 +9,7 @@ from app.context import app_context
 from app.errors import ApiError
 from core.build import Trigger
 from core.control import QueueFullError
+from core.deploykey import DeployKeyError, read_deploy_key
 from core.dispatch import dispatch
 from core.masking import masker_for
 from core.remote import RemoteError, list_remote_refs
@@ -30,7 +31,10 @@ def trigger(provider: str, name: str) -> Response:
     try:
         wanted = parse_trigger_body(body)
         masker = masker_for(context.settings, context.config)
-        remote = list_remote_refs(repository.clone_url, masker, context.settings.environ)
+        key = read_deploy_key(
+            context.settings.environ, repository.ssh_key_env, context.settings.ssh_known_hosts
+        )
+        remote = list_remote_refs(repository.clone_url, masker, context.settings.environ, key)
         plans = plans_for_trigger(repository, wanted, remote)
         result = dispatch(
             context.store, context.queue, repository, plans,
@@ -39,7 +43,7 @@ def trigger(provider: str, name: str) -> Response:
         )  # fmt: skip
     except TriggerError as refused:
         raise ApiError(refused.status, str(refused)) from refused
-    except RemoteError as unreachable:
+    except (RemoteError, DeployKeyError) as unreachable:
         raise ApiError(502, str(unreachable)) from unreachable
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full

@@ -33,6 +33,7 @@ from buildrules.model import (
 from buildrules.notifyconf import STATUS_KEYS, read_notify, read_status_options
 from buildrules.rulefields import read_secrets
 from buildrules.rules import RuleReader
+from buildrules.sourcekeys import SOURCE_KEYS, read_source_keys
 from buildrules.values import (
     check_clone_url,
     check_env_name,
@@ -69,6 +70,7 @@ REPOSITORY_KEYS = (
     "keep",
     *STATUS_KEYS,
     "rebuild_on_base_change",
+    *SOURCE_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -340,6 +342,7 @@ def _checked(
 def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[str, Any]:
     """The optional repository keys that have a model field of their own, checked."""
     options: dict[str, Any] = read_builder_keys(reader, entries)
+    options.update(read_source_keys(reader, entries))
     for key, field in (
         ("timeout", "timeout_seconds"),
         ("no_output_timeout", "no_output_timeout_seconds"),

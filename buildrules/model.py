@@ -189,6 +189,11 @@ class Repository:
     status_context: str | None = None  # None: autobuild/<image>:<first tag>
     notify: tuple[NotifyTarget, ...] = ()
     rebuild_on_base_change: bool = False  # rebuild a literal rule when a FROM image changes
+    # What a build fetches (buildrules.sourcekeys): the commit's submodules (false, true or
+    # recursive), the variable holding an SSH deploy key, and fresh pulls of FROM images.
+    submodules: str = "false"
+    ssh_key_env: str | None = None
+    pull: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -257,7 +262,7 @@ class Config:
             names += [n for n in (repository.webhook_secret_env, repository.trigger_token_env) if n]
             names += [env for _id, env in repository.secrets]
             names += [env for rule in repository.build_rules for _id, env in rule.secrets]
-            names += [n for n in (repository.status_token_env,) if n]
+            names += [n for n in (repository.status_token_env, repository.ssh_key_env) if n]
             names += _notify_env_names(repository.notify)
         names += _notify_env_names(self.notify)
         for registry in self.registries:

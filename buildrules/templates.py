@@ -40,7 +40,6 @@ from buildrules.datefmt import (
     format_literal_text,
     render_date,
 )
-
 from buildrules.versions import FilterError, VersionFilter
 
 BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", "base_ref", *DATE_VARIABLES)
@@ -60,8 +59,8 @@ class Placeholder:
     every other variable)."""
 
     name: str
-    filter: VersionFilter | None = None
     format: str | None = None
+    filter: VersionFilter | None = None
 
     @property
     def group_number(self) -> int | None:
@@ -288,7 +287,7 @@ def _placeholder(body: str, text: str) -> Placeholder:
         version_filter = VersionFilter.parse(filter_text) if bar else None
     except FilterError as exc:
         raise TemplateError(f"'{{{body}}}' in {text!r}: {exc}") from None
-    return Placeholder(found.group(1) or found.group(2), version_filter)
+    return Placeholder(found.group(1) or found.group(2), filter=version_filter)
 
 
 def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> str | None:

@@ -5,8 +5,9 @@ tests/unit/test_layering.py, which reads every import, including those inside fu
 
 1. **Base modules of core** (:data:`BASE_MODULES`): the build record and its store, events,
    settings, masking, log format and logs, metrics, image references, build progress, the
-   notification outbox, the git runner and git names. They import no other part of Autobuild: no
-   ``buildrules``, ``app``, ``worker`` or ``cli``, and no core module outside this set.
+   notification outbox, the git runner, git names and deploy keys. They import no other part of
+   Autobuild: no ``buildrules``, ``app``, ``worker`` or ``cli``, and no core module outside this
+   set.
 2. **buildrules**: the rule language (YAML in, build plans out). It imports base modules of core
    only, and neither Flask, Docker, Redis nor rq.
 3. **The rest of core**: the queue (rq), dispatch, build control, recovery, readiness and the
@@ -26,6 +27,7 @@ from __future__ import annotations
 BASE_MODULES = frozenset(
     {
         "core.build",
+        "core.deploykey",
         "core.docker_ping",
         "core.events",
         "core.gitcmd",

@@ -258,9 +258,17 @@ def communicate(
             continue
 
 
+# ssh's own complaints say more than git's "Could not read from remote repository" after them.
+SSH_COMPLAINTS = ("Host key verification failed", "Permission denied (publickey")
+
+
 def failure_reason(stderr: str) -> str:
-    """The most telling line of git's complaint, without its ``fatal:`` prefix."""
+    """The most telling line of git's complaint (ssh's, when ssh refused), without its
+    ``fatal:`` prefix."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if any(complaint in line for complaint in SSH_COMPLAINTS):
+            return line
     for prefix in ("fatal:", "error:"):
         for line in lines:
             if line.lower().startswith(prefix):

@@ -5,9 +5,12 @@ The URL always comes from the configuration; nothing from a request reaches git'
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from core.deploykey import DeployKey, deploy_key
 from core.events import RefType
 from core.gitcmd import (
     Git,
@@ -39,20 +42,25 @@ class RemoteRefs:
 
 
 def list_remote_refs(
-    clone_url: str, masker: Masker | None = None, environ: Mapping[str, str] | None = None
+    clone_url: str,
+    masker: Masker | None = None,
+    environ: Mapping[str, str] | None = None,
+    key: DeployKey | None = None,
 ) -> RemoteRefs:
     """Every branch and tag of the remote; annotated tags resolve to their commit. ``environ`` is
-    the process environment (Settings.environ), of which git gets only what it needs."""
+    the process environment (Settings.environ), of which git gets only what it needs; ``key``
+    the repository's deploy key (``ssh_key_env``), in a private temporary file while git runs."""
     masker = masker or Masker()
-    git = Git(environ or {})
     try:
         check_safe_remote(clone_url)
     except UnsafeGitError as exc:
         raise RemoteError(f"Could not list the refs of {url_host(clone_url)}: {exc}.") from None
     try:
-        result = git.run(
-            ["ls-remote", "--heads", "--tags", "--", clone_url], timeout=LS_REMOTE_TIMEOUT_SECONDS
-        )
+        with deploy_key(key, Path(tempfile.gettempdir())) as ssh_env:
+            result = Git({**(environ or {}), **ssh_env}).run(
+                ["ls-remote", "--heads", "--tags", "--", clone_url],
+                timeout=LS_REMOTE_TIMEOUT_SECONDS,
+            )
     except GitTimeoutError:
         raise RemoteError(
             f"{url_host(clone_url)} did not answer within {LS_REMOTE_TIMEOUT_SECONDS} s."

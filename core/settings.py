@@ -146,6 +146,7 @@ class Settings:
     recovery_interval_seconds: float = DEFAULT_RECOVERY_INTERVAL_SECONDS
     retry_backoff_seconds: tuple[float, ...] = DEFAULT_RETRY_BACKOFF_SECONDS
     signing_key: Path | None = None  # AUTOBUILD_SIGNING_KEY: PEM ECDSA P-256 key signing images
+    ssh_known_hosts: Path | None = None  # AUTOBUILD_SSH_KNOWN_HOSTS: host keys for deploy keys
     # Notifications (worker/notify): AUTOBUILD_NOTIFY_TIMEOUT (seconds per request) and
     # AUTOBUILD_NOTIFY_BACKOFF (waits before each new try, "10,30,60"; then it is given up).
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
@@ -207,6 +208,9 @@ class Settings:
             retry_backoff_seconds=_backoff_from_env(env, "AUTOBUILD_RETRY_BACKOFF"),
             signing_key=Path(env["AUTOBUILD_SIGNING_KEY"])
             if env.get("AUTOBUILD_SIGNING_KEY")
+            else None,
+            ssh_known_hosts=Path(env["AUTOBUILD_SSH_KNOWN_HOSTS"])
+            if env.get("AUTOBUILD_SSH_KNOWN_HOSTS")
             else None,
             notify_timeout_seconds=_seconds_from_env(
                 env, "AUTOBUILD_NOTIFY_TIMEOUT", DEFAULT_NOTIFY_TIMEOUT_SECONDS, minimum=0.1

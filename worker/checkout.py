@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from core.deploykey import DeployKey, deploy_key
 from worker.commits import CommitInfo, read_commit
 from worker.containment import ContextTooLargeError, human_size
 from worker.deadline import Deadline
 from worker.errors import ContextError
 from worker.export import TreeListing, list_tree
 from worker.mirror import FetchResult, GitSource, LogFn, Mirror, validate_sha
+from worker.submodules import Pin, export_submodules, fetch_submodules
 
 __all__ = [
     "BuildContext",
@@ -123,11 +125,17 @@ def checkout_context(
     deadline: Deadline,
     log: LogFn | None = None,
     max_bytes: int = 0,
+    submodules: str = "false",
+    ssh_key: DeployKey | None = None,
 ) -> Iterator[BuildContext]:
     """Fetch ``source.commit`` into the mirror, export it (or the commit its annotated tag object
     peels to, for a tag build: ``commit`` of the context), and yield the build context; the
     exported files are removed when the block ends, whatever happens. More than ``max_bytes``
-    of files to export (0: no limit) fail the build before anything is written."""
+    of files to export (0: no limit) fail the build before anything is written.
+
+    ``submodules`` (``false``, ``true`` or ``recursive``) exports the submodules the commit pins
+    (worker/submodules.py); ``ssh_key`` is a deploy key git's fetches use (core/deploykey.py),
+    on disk only while they run."""
     validate_sha(source.commit)
     normalize_context(context)  # refuse bad paths before any network work
     normalize_dockerfile(dockerfile)
@@ -135,9 +143,26 @@ def checkout_context(
     root = Path(tempfile.mkdtemp(prefix="context-", dir=scratch_dir))
     try:
         with mirror.locked(deadline, log):
-            fetch = mirror.fetch_commit(source, deadline, log)
-            commit = fetch.peeled or source.commit
-            export_context(mirror, commit, context, dockerfile, root / "src", deadline, max_bytes)
+            with deploy_key(ssh_key, scratch_dir) as ssh_env:
+                fetching = mirror.with_environ(ssh_env)
+                fetch = fetching.fetch_commit(source, deadline, log)
+                commit = fetch.peeled or source.commit
+                pins: tuple[Pin, ...] = ()
+                if submodules != "false":
+                    pins = fetch_submodules(
+                        fetching,
+                        source.clone_url,
+                        commit,
+                        where=_export_root(mirror, commit, context, dockerfile, deadline),
+                        recursive=submodules == "recursive",
+                        deadline=deadline,
+                        log=log,
+                    )
+            used = export_context(
+                mirror, commit, context, dockerfile, root / "src", deadline, max_bytes
+            )
+            if pins:
+                export_submodules(mirror, pins, root / "src", deadline, budget=max_bytes, used=used)
             info = read_commit(mirror.git, commit)
         found = resolve_build_context(root / "src", context, dockerfile, commit, fetch)
         yield dataclasses.replace(found, info=info)
@@ -153,14 +178,14 @@ def export_context(
     destination: Path,
     deadline: Deadline,
     max_bytes: int = 0,
-) -> None:
+) -> int:
     """Export what a build of ``sha`` needs: the context directory alone, or the whole tree when
     the context is the root or a symbolic link leads to it or to its Dockerfile (links are
-    resolved in the export, as before). Over ``max_bytes`` of files nothing is written."""
+    resolved in the export, as before). Over ``max_bytes`` of files nothing is written. Returns
+    the bytes of files exported (0 when ``max_bytes`` is 0: not counted)."""
     where = str(normalize_context(context))
     listing = list_tree(mirror.git, sha, where, deadline) if max_bytes or where != "." else None
-    inside = posixpath.join(where, str(normalize_dockerfile(dockerfile)))
-    whole = where == "." or listing is None or not listing.files or _linked(listing, inside)
+    whole = _exports_whole(where, listing, dockerfile)
     if whole and where != "." and max_bytes:
         listing = list_tree(mirror.git, sha, ".", deadline)
     cap = 0
@@ -173,6 +198,23 @@ def export_context(
             )
         cap = listing.archive_bytes
     mirror.export(sha, destination, deadline, () if whole else (where,), cap)
+    return listing.size if max_bytes and listing is not None else 0
+
+
+def _exports_whole(where: str, listing: TreeListing | None, dockerfile: str) -> bool:
+    inside = posixpath.join(where, str(normalize_dockerfile(dockerfile)))
+    return where == "." or listing is None or not listing.files or _linked(listing, inside)
+
+
+def _export_root(
+    mirror: Mirror, sha: str, context: str, dockerfile: str, deadline: Deadline
+) -> str:
+    """The directory of ``sha`` :func:`export_context` writes (``.``: the whole tree)."""
+    where = str(normalize_context(context))
+    if where == ".":
+        return where
+    listing = list_tree(mirror.git, sha, where, deadline)
+    return "." if _exports_whole(where, listing, dockerfile) else where
 
 
 def _linked(listing: TreeListing, path: str) -> bool:

@@ -66,6 +66,7 @@ class BuildRequest:
     cache_from: tuple[str, ...] = ()  # local images whose layers the build may reuse
     nocache: bool = False  # build_caching: false
     platform: str | None = None  # linux/arm64 (``platform=``); None: the daemon's own
+    pull: bool = False  # ``pull=1``: FROM images fresh from their registries (worker/basepull.py)
     # Build secrets (id -> value) and registry credentials (host -> (user, password)) for a
     # BuildKit session (worker.build_secrets); kept out of repr, so never in a log or traceback.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
@@ -220,7 +221,7 @@ def build_image(
             tag=request.primary_reference,
             rm=True,
             forcerm=True,
-            pull=False,
+            pull=request.pull,
             nocache=request.nocache,
             cache_from=list(request.cache_from) or None,
             decode=True,

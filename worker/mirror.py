@@ -141,6 +141,12 @@ class Mirror:
         root = workdir / "mirrors"
         return cls(root / mirror_name(provider, repository, clone_url), environ, extra_config)
 
+    def with_environ(self, extra: Mapping[str, str]) -> Mirror:
+        """The same mirror, its git commands seeing ``extra`` too (a deploy key's ssh command)."""
+        if not extra:
+            return self
+        return Mirror(self.path, {**self.git.environ, **extra}, self.git.extra_config)
+
     @contextlib.contextmanager
     def locked(self, deadline: Deadline, log: LogFn | None = None) -> Iterator[None]:
         """Hold the mirror exclusively (other builds of the repository wait for it)."""

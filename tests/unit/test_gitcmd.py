@@ -18,6 +18,7 @@ from core.gitcmd import (
     GitTimeoutError,
     UnsafeGitError,
     check_safe_remote,
+    failure_reason,
 )
 from tests.unit.test_worker_mirror import GIT_ENV, Repo
 from worker.commits import read_commit
@@ -145,3 +146,18 @@ def test_gitpythons_own_processes_are_hardened_like_ours(tmp_path, monkeypatch):
         assert "core.hooksPath=/dev/null" in argv and "protocol.ext.allow=never" in argv
         assert not any("hunter2" in arg for arg in argv)
     assert any("cat-file" in argv for argv in started)
+
+
+def test_an_ssh_refusal_is_the_reason_rather_than_gits_summary():
+    stderr = (
+        "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict"
+        " checking.\n"
+        "Host key verification failed.\n"
+        "fatal: Could not read from remote repository.\n"
+    )
+    assert failure_reason(stderr) == "Host key verification failed."
+    denied = (
+        "git@host: Permission denied (publickey).\nfatal: Could not read from remote repository."
+    )
+    assert failure_reason(denied) == "git@host: Permission denied (publickey)."
+    assert failure_reason("fatal: repository not found\n") == "repository not found"

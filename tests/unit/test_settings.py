@@ -110,6 +110,8 @@ def test_schedule_tick_and_clock_start() -> None:
         Settings.from_env({"AUTOBUILD_SCHEDULE_NOW": "tomorrow"})
     with pytest.raises(SettingsError, match="AUTOBUILD_SCHEDULE_TICK"):
         Settings.from_env({"AUTOBUILD_SCHEDULE_TICK": "0"})
+
+
 def test_the_base_image_check_runs_hourly_unless_told_otherwise():
     assert Settings.from_env({}).base_check_interval_seconds == 3600
     settings = Settings.from_env({"AUTOBUILD_BASE_CHECK_INTERVAL": "300"})

@@ -3,6 +3,9 @@ once per change, and the phases of an attempt are recorded with their outcomes."
 
 from __future__ import annotations
 
+import dataclasses
+
+from buildrules.model import Repository
 from core.progress import PhaseStatus, Progress, StepProgress, TagPushed
 from worker.builders import BuildChoice
 from worker.docker_build import consume_build_stream
@@ -83,9 +86,12 @@ def test_the_recorder_keeps_each_phase_and_skips_the_rest_when_the_attempt_ends(
     assert phases[2].started_at is None and phases[2].finished_at is None
 
 
-def test_todays_plan_is_clone_build_push_verify_attest():
-    names = [phase.name for phase in plan(None)]  # type: ignore[arg-type]
+def test_todays_plan_is_clone_build_push_verify_attest_with_pull_when_asked():
+    repository = Repository("git", "a/b", "file:///r", "127.0.0.1:5000/a/b", ())
+    names = [phase.name for phase in plan(repository)]
     assert names == ["clone", "build", "push", "verify", "attest"]
+    names = [phase.name for phase in plan(dataclasses.replace(repository, pull=True))]
+    assert names == ["clone", "pull", "build", "push", "verify", "attest"]
 
 
 def test_a_phase_finds_the_outputs_before_it_by_type():

@@ -66,6 +66,8 @@ def build_params(request: BuildRequest, options: BuildKitOptions) -> dict[str, A
         params["networkmode"] = request.limits.network_mode
     if request.platform:
         params["platform"] = request.platform
+    if request.pull:
+        params["pull"] = "1"
     if options.session_id:
         params["session"] = options.session_id
     return params

@@ -13,6 +13,7 @@ from worker.phases.attest import AttestPhase
 from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
+from worker.phases.pull import PullPhase
 from worker.phases.push import PushPhase
 from worker.phases.verify import VerifyPhase
 
@@ -21,4 +22,5 @@ __all__ = ["plan"]
 
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
-    return (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    pull: tuple[Phase[Any, PhaseOutput], ...] = (PullPhase(),) if repository.pull else ()
+    return (ClonePhase(), *pull, BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.build import BuildStatus
 from core.gitcmd import strip_credentials
+from worker.basepull import build_pulls
 from worker.build_secrets import secret_values, session_credentials
 from worker.builders import BuildChoice, build_platforms, choice_for, layer_cache_for
 from worker.containment import BuildLimits, limits_for
@@ -48,6 +49,7 @@ class BuildInput:
     choice: BuildChoice
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # id -> value
     registry_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    pull: bool = False  # the repository's ``pull: true`` (worker/basepull.py)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             registry_auth=session_credentials(
                 registry_credentials(env.context.settings, env.context.config)
             ),
+            pull=repository.pull,
         )
 
     def run(self, env: PhaseEnv, given: BuildInput) -> BuildOutput:
@@ -130,6 +133,7 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             nocache=layer_cache.nocache,
             secrets=given.secrets,
             registry_auth=given.registry_auth,
+            pull=build_pulls(choice.builder, choice.platforms, given.pull),
         )
         images = build_platforms(
             api,

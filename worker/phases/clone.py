@@ -3,11 +3,12 @@ build context (removed when the attempt ends)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.build import BuildStatus
+from core.deploykey import DeployKey, DeployKeyError, read_deploy_key
 from core.events import RefType
 from core.gitcmd import url_host
 from core.registry_address import registry_host_of
@@ -16,6 +17,7 @@ from worker.checkout import BuildContext, GitSource, Mirror, checkout_context
 from worker.commit_tags import commit_date_tags, preview_tags
 from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
+from worker.errors import WorkerError
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.registry import resolve_credentials
 
@@ -30,6 +32,8 @@ class CloneInput:
     context: str  # in the repository
     dockerfile: str  # in the context
     scratch_dir: Path
+    submodules: str = "false"  # false | true | recursive
+    ssh_key: DeployKey | None = field(default=None, repr=False)  # ssh_key_env's deploy key
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             context=record.context,
             dockerfile=record.dockerfile,
             scratch_dir=env.context.scratch_dir,
+            submodules=env.repository.submodules,
+            ssh_key=_deploy_key(env),
         )
 
     def run(self, env: PhaseEnv, given: CloneInput) -> CloneOutput:
@@ -98,6 +104,8 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
                 deadline=env.deadline,
                 log=env.output(self.name),
                 max_bytes=context.settings.max_export_bytes,
+                submodules=given.submodules,
+                ssh_key=given.ssh_key,
             )
         )
         fetched = "Tag object" if build_context.fetch.peeled else "Commit"
@@ -116,3 +124,14 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             validate_reference(env.record.image, tags)
             log(f"Tags with the commit's date: {', '.join(tags)}")
         return CloneOutput(build_context, tags)
+
+
+def _deploy_key(env: PhaseEnv) -> DeployKey | None:
+    """The repository's deploy key (``ssh_key_env``); unset, it is the build's error."""
+    settings = env.context.settings
+    try:
+        return read_deploy_key(
+            settings.environ, env.repository.ssh_key_env, settings.ssh_known_hosts
+        )
+    except DeployKeyError as exc:
+        raise WorkerError(str(exc)) from None
