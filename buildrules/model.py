@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildrules.hookfields import EnvVar
 from core import registry_address
 from core.events import RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
@@ -184,6 +185,8 @@ class Repository:
     api_url: str | None = None  # the host's API root; None: the public host's
     status_context: str | None = None  # None: autobuild/<image>:<first tag>
     notify: tuple[NotifyTarget, ...] = ()
+    hooks: bool = False  # run the repository's hooks/ (buildrules.hookfields, docs/hooks.md)
+    env: tuple[EnvVar, ...] = ()  # build environment variables for hooks and tests
 
     @property
     def key(self) -> tuple[str, str]:
@@ -248,6 +251,7 @@ class Config:
             names += [env for _id, env in repository.secrets]
             names += [env for rule in repository.build_rules for _id, env in rule.secrets]
             names += [n for n in (repository.status_token_env,) if n]
+            names += [var.secret_env for var in repository.env if var.secret_env]
             names += _notify_env_names(repository.notify)
         names += _notify_env_names(self.notify)
         for registry in self.registries:

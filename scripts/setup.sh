@@ -18,8 +18,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # redis-server: queue, records, logs. docker.io: dockerd (+ containerd, runc). docker-registry:
 # the local registry. git: mirrors. busybox-static: the test base image. apache2-utils: htpasswd
 # (bcrypt entries for the authenticated test registry). qemu-user-static: RUN steps of foreign
-# platforms (multi-platform images; scripts/binfmt.sh registers it with the kernel).
-PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static)
+# platforms (multi-platform images; scripts/binfmt.sh registers it with the kernel). bubblewrap:
+# the sandbox build hooks run in (worker/sandbox.py).
+PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static bubblewrap)
 
 is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -13,6 +13,7 @@ from worker.phases.attest import AttestPhase
 from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
+from worker.phases.hooks import with_hooks
 from worker.phases.push import PushPhase
 from worker.phases.verify import VerifyPhase
 
@@ -21,4 +22,5 @@ __all__ = ["plan"]
 
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
-    return (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    phases = (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    return with_hooks(phases) if getattr(repository, "hooks", False) else phases
