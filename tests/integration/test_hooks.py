@@ -217,13 +217,20 @@ def sleeping_hook(marker: str) -> str:
     return f"#!/bin/sh\necho sleeping\nsleep {marker} &\nsleep {marker}\n"
 
 
-def test_a_hook_sleeping_past_the_timeout_is_stopped_with_its_processes(
-    tmp_path, redis_url, clean_redis, make_git_repo, registry_url
+@pytest.mark.parametrize(
+    ("limits", "limit"),
+    [
+        ({"timeout_seconds": 6}, "the repository's timeout of 6 seconds"),
+        ({"no_output_timeout_seconds": 3}, "the repository's no_output_timeout of 3 seconds"),
+    ],
+)
+def test_a_hook_sleeping_past_a_time_limit_is_stopped_with_its_processes(
+    tmp_path, redis_url, clean_redis, make_git_repo, registry_url, limits, limit
 ):
     marker = str(random.randint(7_000_000, 7_999_999))
     repo = make_git_repo({"Dockerfile": "FROM scratch\n", "hooks/pre_build": sleeping_hook(marker)})
     repository = make_repository(
-        repo.url, unique_image(registry_url, "hooksleep"), timeout_seconds=6, hooks=True
+        repo.url, unique_image(registry_url, "hooksleep"), hooks=True, **limits
     )
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
     record = create_record(context.store, repository, repo.head())
@@ -231,6 +238,7 @@ def test_a_hook_sleeping_past_the_timeout_is_stopped_with_its_processes(
     assert execute_build(context, record.id) == "timed_out"
     done = context.store.require(record.id)
     assert "while running the pre_build hook" in (done.error or "")
+    assert limit in (done.error or "")
     wait_until(lambda: not processes_with(marker), 5, "the hook's processes to be gone")
 
 
@@ -291,3 +299,23 @@ def test_a_build_hook_that_leaves_no_image_fails_saying_so(
     assert execute_build(context, record.id) == "failed"
     error = context.store.require(record.id).error or ""
     assert f"without building {image}:latest" in error
+
+
+def test_docker_buildkit_0_in_env_builds_with_the_legacy_builder_and_reaches_the_hooks(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, registry_url
+):
+    repo = make_git_repo(
+        {
+            "Dockerfile": f"FROM {base_image}\nRUN echo legacy-step\n",
+            "hooks/pre_build": '#!/bin/sh\necho "buildkit=$DOCKER_BUILDKIT"\n',
+        }
+    )
+    image = unique_image(registry_url, "legacyenv")
+    repository = make_repository(repo.url, image, hooks=True, env=(EnvVar("DOCKER_BUILDKIT", "0"),))
+    context = make_context(tmp_path, redis_url, clean_redis, [repository])
+    record = create_record(context.store, repository, repo.head())
+
+    assert execute_build(context, record.id) == "success"
+    text = log_text(clean_redis, record.id)
+    assert "buildkit=0" in text and "with legacy" in text
+    assert context.store.require(record.id).digest == registry_digest(image, "latest")

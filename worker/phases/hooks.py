@@ -180,7 +180,7 @@ class PushHookPhase(ReplacedPhase):
                 + ": hooks/push must push every tag"
             )
         found = set(digests.values())
-        built = results_digests(docker_api(env), record.image, record.docker_tags[0])
+        built = daemon_digests(docker_api(env), record.image, record.docker_tags[0])
         if len(found) > 1 or (built and not found <= built):
             raise UserBuildError(
                 f"The push hook finished, but the registry's tags of {record.image} are not"
@@ -191,7 +191,7 @@ class PushHookPhase(ReplacedPhase):
         return PushOutput(PushResult(digest, record.docker_tags))
 
 
-def results_digests(api: Any, image: str, tag: str) -> set[str]:
+def daemon_digests(api: Any, image: str, tag: str) -> set[str]:
     """The digests the daemon recorded for ``image:tag`` in ``image``'s repository."""
     try:
         repo_digests = api.inspect_image(f"{image}:{tag}").get("RepoDigests") or []
