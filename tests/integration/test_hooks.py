@@ -319,3 +319,33 @@ def test_docker_buildkit_0_in_env_builds_with_the_legacy_builder_and_reaches_the
     text = log_text(clean_redis, record.id)
     assert "buildkit=0" in text and "with legacy" in text
     assert context.store.require(record.id).digest == registry_digest(image, "latest")
+
+
+@pytest.mark.parametrize(
+    ("push_hook", "complaint"),
+    [
+        ("#!/bin/sh\necho pushing nothing\n", "the registry does not have"),
+        (
+            '#!/bin/sh\nset -e\ndocker push "$IMAGE_NAME"\n'
+            'docker tag BASE "$DOCKER_REPO:edge"\ndocker push "$DOCKER_REPO:edge"\n',
+            "are not all the image this build made",
+        ),
+    ],
+)
+def test_a_push_hook_must_leave_every_tag_in_the_registry_with_the_built_image(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, registry_url, push_hook, complaint
+):
+    repo = make_git_repo(
+        {
+            "Dockerfile": f"FROM {base_image}\nLABEL bust={uuid.uuid4().hex}\n",
+            "hooks/push": push_hook.replace("BASE", base_image),
+        }
+    )
+    image = unique_image(registry_url, "pushhook")
+    repository = make_repository(repo.url, image, hooks=True)
+    context = make_context(tmp_path, redis_url, clean_redis, [repository])
+    # two tags: the first hook pushes neither, the second pushes the base image as "edge"
+    record = create_record(context.store, repository, repo.head(), tags=("latest", "edge"))
+
+    assert execute_build(context, record.id) == "failed"
+    assert complaint in (context.store.require(record.id).error or "")

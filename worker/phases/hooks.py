@@ -181,10 +181,10 @@ class PushHookPhase(ReplacedPhase):
             )
         found = set(digests.values())
         built = daemon_digests(docker_api(env), record.image, record.docker_tags[0])
-        if len(found) > 1 or (built and not found <= built):
+        if len(found) > 1 or not found <= built:
             raise UserBuildError(
                 f"The push hook finished, but the registry's tags of {record.image} are not"
-                " the image this build made"
+                " all the image this build made and pushed"
             )
         digest = next(iter(found))
         env.log.append(f"The registry has every tag at {digest}", phase=self.name)
