@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from worker.checkout import BuildContext
 from worker.errors import UserBuildError
-from worker.sandbox import Fence, fence_argv, run_fenced
+from worker.sandbox import Fence, bwrap_executable, check_sandbox, fence_argv, run_fenced
 
 HOOK_NAMES = (
     "post_checkout",
@@ -81,7 +81,9 @@ def run_hook(
 ) -> None:
     """Run ``hook`` in ``fence``; a non-zero exit is the user's build failing."""
     make_executable(hook)
-    argv = fence_argv(fence, [f"./{HOOKS_DIR}/{hook.name}"])
+    executable = bwrap_executable()
+    check_sandbox(executable)
+    argv = fence_argv(fence, [f"./{HOOKS_DIR}/{hook.name}"], executable)
     status = run_fenced(argv, fence.variables(), on_line, check)
     if status < 0:
         raise UserBuildError(f"{hook.name} hook failed (killed by signal {-status})")

@@ -17,6 +17,7 @@ namespace, every process it started) when the build must stop. docs/hooks.md exp
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import shutil
@@ -54,6 +55,42 @@ def bwrap_executable() -> str:
             " (apt-get install bubblewrap)"
         )
     return found
+
+
+NAMESPACE_FLAGS = (
+    "--die-with-parent",
+    "--new-session",
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--cap-drop",
+    "ALL",
+)
+
+
+@functools.cache
+def check_sandbox(executable: str) -> None:
+    """Make sure bwrap can set up its namespaces here (once per process, while it can): a worker
+    that cannot is an infrastructure error, not the hook's failure."""
+    try:
+        subprocess.run(
+            [executable, *NAMESPACE_FLAGS, *_host_binds(), "--", "/bin/true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": SANDBOX_PATH},
+            timeout=30,
+            check=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        reason = exc.stderr.decode("utf-8", "replace").strip() or f"exit {exc.returncode}"
+        raise SandboxError(
+            f"Hooks cannot run on this worker: bubblewrap failed ({reason})"
+        ) from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"Hooks cannot run on this worker: bubblewrap failed ({exc})") from None
 
 
 def docker_socket(docker_host: str | None) -> Path:
@@ -116,16 +153,7 @@ def fence_argv(fence: Fence, command: Sequence[str], executable: str | None = No
     with exactly ``fence.variables()``, which it hands on."""
     argv = [
         executable or bwrap_executable(),
-        "--die-with-parent",
-        "--new-session",
-        "--unshare-user",
-        "--unshare-pid",
-        "--unshare-net",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--cap-drop",
-        "ALL",
+        *NAMESPACE_FLAGS,
         "--hostname",
         "autobuild-hook",
         *_host_binds(),

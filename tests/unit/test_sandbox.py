@@ -9,7 +9,14 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from worker.errors import BuildTimeoutError
-from worker.sandbox import Fence, SandboxError, docker_socket, fence_argv, run_fenced
+from worker.sandbox import (
+    Fence,
+    SandboxError,
+    check_sandbox,
+    docker_socket,
+    fence_argv,
+    run_fenced,
+)
 
 SECRET = "s3cret-hook-value"
 
@@ -81,3 +88,15 @@ def test_run_fenced_stops_a_silent_process_when_the_check_raises() -> None:
     with pytest.raises(BuildTimeoutError):
         run_fenced(["/bin/sh", "-c", "sleep 60"], {"PATH": "/usr/bin:/bin"}, print, check)
     assert time.monotonic() - started < 10
+
+
+def test_a_sandbox_that_cannot_start_is_the_workers_error_not_the_hooks(tmp_path: Path) -> None:
+    broken = tmp_path / "bwrap"
+    broken.write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
+    broken.chmod(0o755)
+    with pytest.raises(SandboxError) as caught:
+        check_sandbox(str(broken))
+    assert "No permissions to create new namespace" in caught.value.message
+    assert caught.value.status.value == "error"
