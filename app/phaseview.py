@@ -33,12 +33,18 @@ class Phase:
 
 
 def _rows(record: BuildRecord) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The known rows, and each other recorded phase in its place: after the row of the phase
+    recorded before it (``pre_build`` between Clone and Build, ``attest`` after Push)."""
     rows = list(ROWS)
-    known = {name for _, _, names in rows for name in names}
+    after = -1  # the row of the phase recorded before this one
     for phase in record.phases:
-        if phase.name not in known:
-            rows.append((phase.name, phase.name.replace("_", " ").capitalize(), (phase.name,)))
-            known.add(phase.name)
+        found = next((i for i, (_, _, names) in enumerate(rows) if phase.name in names), None)
+        if found is None:
+            after += 1
+            title = phase.name.replace("_", " ").capitalize()
+            rows.insert(after, (phase.name, title, (phase.name,)))
+        else:
+            after = max(after, found)
     return rows
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.errors import ConfigError, Problem
+from buildrules.hookfields import HOOK_KEYS, read_hook_keys
 from buildrules.keep import read_keep
 from buildrules.model import (
     NETWORK_MODES,
@@ -71,6 +72,7 @@ REPOSITORY_KEYS = (
     *STATUS_KEYS,
     "rebuild_on_base_change",
     *SOURCE_KEYS,
+    *HOOK_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -395,4 +397,5 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         secrets = read_secrets(reader, entries["secrets"].value)
         if secrets is not None:
             options["secrets"] = secrets
+    options.update(read_hook_keys(reader, entries))
     return options

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildrules.schedule import Schedule
+from buildrules.hookfields import EnvVar
 from core import registry_address
 from core.events import RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
@@ -194,6 +195,8 @@ class Repository:
     submodules: str = "false"
     ssh_key_env: str | None = None
     pull: bool = False
+    hooks: bool = False  # run the repository's hooks/ (buildrules.hookfields, docs/hooks.md)
+    env: tuple[EnvVar, ...] = ()  # build environment variables for hooks and tests
 
     @property
     def key(self) -> tuple[str, str]:
@@ -263,6 +266,7 @@ class Config:
             names += [env for _id, env in repository.secrets]
             names += [env for rule in repository.build_rules for _id, env in rule.secrets]
             names += [n for n in (repository.status_token_env, repository.ssh_key_env) if n]
+            names += [var.secret_env for var in repository.env if var.secret_env]
             names += _notify_env_names(repository.notify)
         names += _notify_env_names(self.notify)
         for registry in self.registries:

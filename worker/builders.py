@@ -23,6 +23,7 @@ from typing import Any
 import docker.errors
 import requests
 
+from buildrules.hookfields import legacy_requested
 from buildrules.model import Repository
 from core.build import BuildRecord
 from worker.build_secrets import buildkit_session
@@ -52,11 +53,15 @@ class BuildChoice:
 
 
 def choice_for(repository: Repository, record: BuildRecord) -> BuildChoice:
-    """The builder and platforms of ``record``'s rule (its first one), or else the repository's."""
+    """The builder and platforms of ``record``'s rule (its first one), or else the repository's;
+    ``DOCKER_BUILDKIT=0`` in the repository's ``env:`` means legacy unless the rule names one."""
     rule = None
     if record.rule_indexes and record.rule_indexes[0] < len(repository.build_rules):
         rule = repository.build_rules[record.rule_indexes[0]]
-    return BuildChoice(repository.builder_for(rule), repository.platforms_for(rule))
+    builder = repository.builder_for(rule)
+    if not (rule is not None and rule.builder) and legacy_requested(repository.env):
+        builder = LEGACY
+    return BuildChoice(builder, repository.platforms_for(rule))
 
 
 def buildkit_layer_cache(

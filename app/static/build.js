@@ -94,13 +94,18 @@
   /* -- phases: drawn from the record's phases and progress ---------------------------------- */
 
   function rows() {
+    /* Each phase not in ROWS goes after the row of the phase recorded before it. */
     const all = ROWS.slice();
-    const known = new Set([].concat.apply([], ROWS.map(function (row) { return row[2]; })));
+    let after = -1;
     (build.phases || []).forEach(function (phase) {
-      if (known.has(phase.name)) return;
-      known.add(phase.name);
+      const found = all.findIndex(function (row) { return row[2].indexOf(phase.name) !== -1; });
+      if (found !== -1) {
+        after = Math.max(after, found);
+        return;
+      }
+      after += 1;
       const title = phase.name.replace(/_/g, " ");
-      all.push([phase.name, title.charAt(0).toUpperCase() + title.slice(1), [phase.name]]);
+      all.splice(after, 0, [phase.name, title.charAt(0).toUpperCase() + title.slice(1), [phase.name]]);
     });
     return all;
   }
@@ -166,6 +171,7 @@
         state = index < ROWS.length ? stateFromStatus(index) : "pending";
       }
       const node = phaseNode(row[0], row[1]);
+      document.getElementById("phases").append(node);  /* in the rows' order */
       node.className = "phase phase-" + state;
       const bar = node.querySelector("progress");
       const shown = detail(row[0], state);

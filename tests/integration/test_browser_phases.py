@@ -116,3 +116,22 @@ def test_a_phase_the_page_does_not_know_gets_a_row_of_its_own_live(server, store
     page.locator('.phase-failed[data-phase="autotest"]').wait_for()
     assert page.locator('.phase-done[data-phase="build"]').count() == 1
     assert page.locator('.phase-skipped[data-phase="push"]').count() == 1
+
+
+def test_hook_phases_are_drawn_live_in_the_order_they_ran(server, store, page):
+    record = add_record(store)
+    phases = PhaseRecorder(store, record.id, record.attempt)
+    page.goto(f"{server.url}/builds/{record.id}")
+    page.locator("#log-empty").wait_for()
+
+    store.transition(record.id, BuildStatus.BUILDING)
+    for name in ("clone", "post_checkout", "pre_build", "build"):
+        phases.start(name)
+        phases.end(PhaseStatus.SUCCESS)
+    phases.start("post_build")
+    page.locator('.phase-active[data-phase="post_build"]').wait_for()
+    order = page.evaluate(
+        "[...document.querySelectorAll('#phases .phase')].map(node => node.dataset.phase)"
+    )
+    assert order == ["clone", "post_checkout", "pre_build", "build", "post_build", "push"]
+    assert page.locator('[data-phase="pre_build"] .phase-title').inner_text() == "Pre build"

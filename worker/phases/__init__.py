@@ -14,6 +14,7 @@ from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
 from worker.phases.pull import PullPhase
+from worker.phases.hooks import with_hooks
 from worker.phases.push import PushPhase
 from worker.phases.verify import VerifyPhase
 
@@ -23,4 +24,5 @@ __all__ = ["plan"]
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
     pull: tuple[Phase[Any, PhaseOutput], ...] = (PullPhase(),) if repository.pull else ()
-    return (ClonePhase(), *pull, BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    phases = (ClonePhase(), *pull, BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    return with_hooks(phases) if repository.hooks else phases
