@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildrules.schedule import Schedule
 from buildrules.hookfields import EnvVar
+from buildrules.schedule import Schedule
 from core import registry_address
 from core.events import RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here

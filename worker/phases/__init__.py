@@ -13,8 +13,8 @@ from worker.phases.attest import AttestPhase
 from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
-from worker.phases.pull import PullPhase
 from worker.phases.hooks import with_hooks
+from worker.phases.pull import PullPhase
 from worker.phases.push import PushPhase
 from worker.phases.verify import VerifyPhase
 
