@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
+from buildrules.autotest import AUTOTEST_KEYS, read_autotest
 from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.errors import ConfigError, Problem
 from buildrules.keep import read_keep
@@ -68,6 +69,7 @@ REPOSITORY_KEYS = (
     "secrets",
     "keep",
     *STATUS_KEYS,
+    *AUTOTEST_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -390,4 +392,5 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         secrets = read_secrets(reader, entries["secrets"].value)
         if secrets is not None:
             options["secrets"] = secrets
+    options.update(read_autotest(reader, entries))
     return options

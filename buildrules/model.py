@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import registry_address
-from core.events import RefType
+from core.events import PullRequest, RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
 
 PROVIDERS = ("github", "bitbucket", "gitlab", "gitea", "git")
@@ -18,6 +18,7 @@ DEFAULT_NO_OUTPUT_TIMEOUT_SECONDS = 20 * 60
 DEFAULT_MAX_CONCURRENT_BUILDS = 1
 DEFAULT_RETRIES = 2
 NETWORK_MODES = ("default", "none")  # "none": RUN steps get no network at all
+AUTOTEST_MODES = ("internal", "all")  # which pull requests build: own branches only, or forks too
 
 
 class SourceKind(enum.StrEnum):
@@ -73,6 +74,7 @@ class BuildRule:
     # Build secrets (id, name of the worker's environment variable holding the value), the
     # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
     secrets: tuple[tuple[str, str], ...] = ()
+    push: bool = True  # false: build (and test), push nothing (Docker Hub's Autotest)
 
     @property
     def source_kind(self) -> SourceKind:
@@ -184,6 +186,8 @@ class Repository:
     api_url: str | None = None  # the host's API root; None: the public host's
     status_context: str | None = None  # None: autobuild/<image>:<first tag>
     notify: tuple[NotifyTarget, ...] = ()
+    # AUTOTEST_MODES; None (not written): pull requests as "internal", pushes run no tests
+    autotest: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -275,3 +279,5 @@ class BuildPlan:
     build_args: tuple[tuple[str, str], ...] = ()
     build_caching: bool = True
     rule_indexes: tuple[int, ...] = ()
+    push: bool = True  # false: nothing is pushed (the push, verify and attest phases skip)
+    pull_request: PullRequest | None = None  # set for a pull request build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from buildrules.model import BuildRule, SourceKind
@@ -24,6 +25,7 @@ class RenderedRule:
     build_caching: bool
     builder: str | None = None
     platforms: tuple[str, ...] | None = None
+    push: bool = True
 
     @property
     def build_key(self) -> tuple[object, ...]:
@@ -36,6 +38,7 @@ class RenderedRule:
             self.build_caching,
             self.builder,
             self.platforms,
+            self.push,
         )
 
 
@@ -65,14 +68,16 @@ def render_rule(
     ref_name: str,
     commit: str,
     found: re.Match[str] | None,
+    pull: Mapping[str, str] | None = None,
 ) -> RenderedRule:
     """Render ``rule`` (already known to match ``ref_name``) at ``commit``.
 
-    ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source).
+    ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source);
+    ``pull`` the values of ``{pr}``, ``{head_ref}`` and ``{base_ref}`` for a pull request.
     Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order kept.
     """
     groups = found if rule.source_kind is SourceKind.REGEX else None
-    values = TemplateValues.for_ref(ref_name, commit, groups)
+    values = TemplateValues.for_ref(ref_name, commit, groups, pull)
     fallback = fallback_tag(commit)
     tags = tuple(
         dict.fromkeys(
@@ -93,4 +98,5 @@ def render_rule(
         build_caching=rule.build_caching,
         builder=rule.builder,
         platforms=rule.platforms,
+        push=rule.push,
     )

@@ -9,6 +9,10 @@ Variables, written in braces:
                   part in the match renders as the empty string)
 ``{name}``        the group ``(?P<name>...)`` of a regex source
 
+Rules with ``source_type: pull_request`` also have ``{pr}`` (the number), ``{head_ref}`` (the
+branch the pull request comes from) and ``{base_ref}`` (the branch it goes to, which the source
+matched; ``{sourceref}`` is the same).
+
 ``{{`` and ``}}`` stand for literal braces. Syntax is checked by :meth:`Template.parse`; whether
 every variable exists for a given source is checked by :meth:`Template.problems`, so a template
 that names a group its regex lacks is refused when the configuration is loaded.
@@ -22,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha")
+PULL_REQUEST_VARIABLES = ("pr", "head_ref", "base_ref")
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -52,15 +57,24 @@ class SourceVariables:
     is_regex: bool = False
     group_count: int = 0
     group_names: frozenset[str] = frozenset()
+    pull_request: bool = False  # a pull request rule: {pr}, {head_ref}, {base_ref} exist too
 
     @classmethod
-    def of(cls, source: str, pattern: re.Pattern[str] | None) -> SourceVariables:
+    def of(
+        cls, source: str, pattern: re.Pattern[str] | None, *, pull_request: bool = False
+    ) -> SourceVariables:
         if pattern is None:
-            return cls(source)
-        return cls(source, True, pattern.groups, frozenset(pattern.groupindex))
+            return cls(source, pull_request=pull_request)
+        return cls(
+            source, True, pattern.groups, frozenset(pattern.groupindex), pull_request=pull_request
+        )
+
+    @property
+    def builtins(self) -> tuple[str, ...]:
+        return BUILTIN_VARIABLES + (PULL_REQUEST_VARIABLES if self.pull_request else ())
 
     def describe(self) -> str:
-        names = [f"{{{b}}}" for b in BUILTIN_VARIABLES]
+        names = [f"{{{b}}}" for b in self.builtins]
         if self.group_count:
             last = min(self.group_count, 9)
             names.append("{\\1}" if last == 1 else f"{{\\1}}..{{\\{last}}}")
@@ -76,12 +90,19 @@ class TemplateValues:
     sha: str
     groups: tuple[str | None, ...] = ()  # groups[0] is group 1
     named: Mapping[str, str | None] | None = None
+    pull: Mapping[str, str] | None = None  # {pr}, {head_ref}, {base_ref} of a pull request
 
     @classmethod
-    def for_ref(cls, ref_name: str, commit: str, found: re.Match[str] | None) -> TemplateValues:
+    def for_ref(
+        cls,
+        ref_name: str,
+        commit: str,
+        found: re.Match[str] | None,
+        pull: Mapping[str, str] | None = None,
+    ) -> TemplateValues:
         if found is None:
-            return cls(ref_name, commit)
-        return cls(ref_name, commit, found.groups(), dict(found.groupdict()))
+            return cls(ref_name, commit, pull=pull)
+        return cls(ref_name, commit, found.groups(), dict(found.groupdict()), pull)
 
     @property
     def short_sha(self) -> str:
@@ -98,6 +119,8 @@ class TemplateValues:
             return self.sha
         if placeholder.name == "short_sha":
             return self.short_sha
+        if placeholder.name in PULL_REQUEST_VARIABLES:
+            return (self.pull or {}).get(placeholder.name, "")
         return (self.named or {}).get(placeholder.name) or ""
 
 
@@ -188,8 +211,10 @@ def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> s
             have = {0: "no groups", 1: "only 1 group"}.get(count, f"only {count} groups")
             return f"{placeholder} refers to group {number}, but {source.source} has {have}"
         return None
-    if placeholder.name in BUILTIN_VARIABLES or placeholder.name in source.group_names:
+    if placeholder.name in source.builtins or placeholder.name in source.group_names:
         return None
+    if placeholder.name in PULL_REQUEST_VARIABLES:
+        return f"{placeholder} exists only in rules with source_type: pull_request"
     if source.is_regex:
         return (
             f"unknown variable {placeholder}: {source.source} has no group named "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 ZERO_SHA = "0" * 40
 
@@ -40,6 +41,29 @@ class PullRequest:
     @property
     def ref_name(self) -> str:
         return pull_request_ref_name(self.number)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "head_ref": self.head_ref,
+            "base_ref": self.base_ref,
+            "fork": self.fork,
+            "fetch_ref": self.fetch_ref,
+            "fork_clone_url": self.fork_clone_url,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PullRequest | None:
+        if not data:
+            return None
+        return cls(
+            number=int(data["number"]),
+            head_ref=str(data["head_ref"]),
+            base_ref=str(data["base_ref"]),
+            fork=bool(data.get("fork", False)),
+            fetch_ref=str(data.get("fetch_ref", "")),
+            fork_clone_url=data.get("fork_clone_url"),
+        )
 
 
 @dataclass(frozen=True)
