@@ -19,7 +19,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # the local registry. git: mirrors. busybox-static: the test base image. apache2-utils: htpasswd
 # (bcrypt entries for the authenticated test registry). qemu-user-static: RUN steps of foreign
 # platforms (multi-platform images; scripts/binfmt.sh registers it with the kernel).
-PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static)
+PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static docker-compose)
 
 is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -14,6 +14,7 @@ from worker.phases.base import Phase, PhaseOutput
 from worker.phases.build import BuildPhase
 from worker.phases.clone import ClonePhase
 from worker.phases.push import PushPhase
+from worker.phases.test import TestPhase, tests_possible
 from worker.phases.verify import VerifyPhase
 
 __all__ = ["plan"]
@@ -21,4 +22,5 @@ __all__ = ["plan"]
 
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
-    return (ClonePhase(), BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    tests = (TestPhase(),) if tests_possible(repository) else ()
+    return (ClonePhase(), BuildPhase(), *tests, PushPhase(), VerifyPhase(), AttestPhase())
