@@ -18,6 +18,7 @@ from buildrules.loader import ConfigError, load
 from buildrules.matcher import MatchResult, match
 from buildrules.model import PROVIDERS, BuildPlan
 from buildrules.refs import parse_ref
+from cli import match_pull
 from cli.check_config import config_path
 from core.events import PushEvent
 from core.settings import SettingsError
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--provider", required=True, choices=PROVIDERS, help="the git host")
     parser.add_argument("--repository", required=True, help="repository name, e.g. owner/name")
     parser.add_argument(
-        "--ref", required=True, help="refs/heads/NAME, refs/tags/NAME, or a bare branch name"
+        "--ref", help="refs/heads/NAME, refs/tags/NAME, or a bare branch name (or --pull-request)"
     )
     parser.add_argument(
         "--commit",
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
         help="as a manual trigger would: autobuild: false rules fire, "
         "skip markers and path filters are ignored",
     )
+    match_pull.register_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the builds as a JSON list")
     parser.add_argument(
         "--config",
@@ -79,6 +81,7 @@ def plan_json(plan: BuildPlan) -> dict[str, Any]:
         "commit": plan.commit,
         "build_caching": plan.build_caching,
         "rule_indexes": list(plan.rule_indexes),
+        "push": plan.push,
     }
 
 
@@ -98,16 +101,37 @@ def describe_plans(result: MatchResult, event: PushEvent) -> str:
             lines.append(f"     build args: {args}")
         if not plan.build_caching:
             lines.append("     build caching: off")
+        if not plan.push:
+            lines.append("     push:       no (built and tested only)")
         rules = ", ".join(f"#{i + 1}" for i in plan.rule_indexes)
         lines.append(f"     from rule{'s' * (len(plan.rule_indexes) != 1)} {rules}")
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+def _event(args: argparse.Namespace) -> PushEvent | str:
+    """The event the command line describes, or what is wrong with it."""
+    pull_event = match_pull.pull_request_event(args)
+    if pull_event is not None:
+        return pull_event
     try:
-        ref_type, ref_name = parse_ref(args.ref)
+        ref_type, ref_name = parse_ref(args.ref or "")
     except ValueError as exc:
-        print(f"autobuild match: --ref: {exc}", file=sys.stderr)
+        return f"--ref: {exc}"
+    return PushEvent(
+        provider=args.provider,
+        repository=args.repository,
+        ref_type=ref_type,
+        ref_name=ref_name,
+        commit=args.commit,
+        changed_files=tuple(args.changed) if args.changed is not None else None,
+        head_message=args.message,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    event = _event(args)
+    if isinstance(event, str):
+        print(f"autobuild match: {event}", file=sys.stderr)
         return 2
     try:
         config = load(config_path(args.config))
@@ -121,15 +145,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    event = PushEvent(
-        provider=args.provider,
-        repository=args.repository,
-        ref_type=ref_type,
-        ref_name=ref_name,
-        commit=args.commit,
-        changed_files=tuple(args.changed) if args.changed is not None else None,
-        head_message=args.message,
-    )
     result = match(config, event, manual=args.manual)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
