@@ -8,7 +8,9 @@ The file comes from the repository (perhaps from a pull request), so it is hosti
 test needs is accepted. Refused with a sentence naming file and key: host bind mounts,
 privileged mode, added capabilities, devices, host namespaces (``network_mode``, ``pid``,
 ``ipc``), published ports, external networks or volumes, volume or network drivers, env files,
-builds of anything but ``.``, and every other key not listed below.
+builds of anything but ``.``, labels (they could claim another compose project), and every
+other key not listed below. Under the repository's ``network: none`` every network of the test
+is made internal.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ SERVICE_KEYS = frozenset(
         "networks",
         "expose",
         "links",
-        "labels",
         "healthcheck",
         "stop_signal",
         "stop_grace_period",
@@ -52,8 +53,8 @@ SERVICE_KEYS = frozenset(
         "shm_size",
     }
 )
-NETWORK_KEYS = frozenset({"driver", "internal", "labels"})
-VOLUME_KEYS = frozenset({"labels"})
+NETWORK_KEYS = frozenset({"driver", "internal"})
+VOLUME_KEYS: frozenset[str] = frozenset()
 SAME_CONTEXT = (".", "./")
 
 
@@ -76,8 +77,10 @@ def find_test_files(folder: Path) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def safe_compose(path: Path, image: str) -> str:
-    """The test file's text, checked and with ``build: .`` replaced by ``image: <image>``."""
+def safe_compose(path: Path, image: str, *, internal: bool = False) -> str:
+    """The test file's text, checked and with ``build: .`` replaced by ``image: <image>``.
+    ``internal`` (the repository's ``network: none``): every network of the test, the default
+    one included, is internal: the services reach each other and nothing else."""
     name = path.name
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ComposeFileError(f"Test file {name} is larger than {MAX_FILE_BYTES // 1024} KiB")
@@ -95,6 +98,12 @@ def safe_compose(path: Path, image: str) -> str:
         services[service] = _service(spec, image, name, str(service))
     for key, allowed in (("networks", NETWORK_KEYS), ("volumes", VOLUME_KEYS)):
         _declared(data.get(key), allowed, name, key)
+    if internal:
+        networks = data.get("networks") or {}
+        data["networks"] = {
+            **{n: {**(spec or {}), "internal": True} for n, spec in networks.items()},
+            "default": {**(networks.get("default") or {}), "internal": True},
+        }
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -93,3 +93,21 @@ def test_a_file_without_sut_is_refused(tmp_path):
     path = write(tmp_path, "docker-compose.test.yml", "services:\n  web:\n    build: .\n")
     with pytest.raises(ComposeFileError, match="no service 'sut'"):
         safe_compose(path, IMAGE)
+
+
+def test_network_none_makes_every_test_network_internal(tmp_path):
+    path = write(
+        tmp_path,
+        "docker-compose.test.yml",
+        "services:\n  sut:\n    build: .\n    networks: [back]\nnetworks:\n  back: {}\n",
+    )
+    data = yaml.safe_load(safe_compose(path, IMAGE, internal=True))
+    assert data["networks"] == {"back": {"internal": True}, "default": {"internal": True}}
+    assert yaml.safe_load(safe_compose(path, IMAGE))["networks"] == {"back": {}}
+
+
+def test_labels_are_refused_so_no_service_claims_another_project(tmp_path):
+    text = "services:\n  sut:\n    build: .\n    labels: {com.docker.compose.project: x}\n"
+    path = write(tmp_path, "docker-compose.test.yml", text)
+    with pytest.raises(ComposeFileError, match="'labels'"):
+        safe_compose(path, IMAGE)

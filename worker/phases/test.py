@@ -33,6 +33,7 @@ class TestInput:
     image_id: str
     project: str
     docker_host: str | None
+    internal: bool  # network: none: the test's networks reach nothing outside
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class TestPhase(Phase[TestInput, TestOutput]):
             image_id=image_id,
             project=project_name(env.record.id),
             docker_host=env.context.settings.environ.get("DOCKER_HOST"),
+            internal=env.repository.network == "none",
         )
 
     def run(self, env: PhaseEnv, given: TestInput) -> TestOutput:
@@ -91,7 +93,10 @@ class TestPhase(Phase[TestInput, TestOutput]):
         for path in files:
             env.log.phase(self.name, f"Running test {path.name} (service sut)")
             test = ComposeTest(
-                path.name, safe_compose(path, given.image_id), given.project, given.docker_host
+                path.name,
+                safe_compose(path, given.image_id, internal=given.internal),
+                given.project,
+                given.docker_host,
             )
             run_test(test, docker_api(env), env.deadline, log, env.checkpoint(self.activity))
             log(f"Test {path.name} passed")
