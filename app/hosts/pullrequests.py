@@ -16,7 +16,8 @@ Which actions build (a new head commit to test), per host:
 
 The head is a *fork* when it lives in another repository than the base. Nothing the payload
 names is ever used as a URL except Bitbucket Cloud's fork link, which the worker uses only on the
-configured clone URL's host.
+configured clone URL's host. Skip markers apply where the payload carries the head commit's
+message (GitLab's ``last_commit``); a pull request's title never skips a build.
 """
 
 from __future__ import annotations
@@ -110,11 +111,7 @@ def github_shaped(data: dict[str, Any], provider: str, repository: str, delivery
         fork=fork,
         fetch_ref=f"refs/pull/{number}/head",
     )
-    return _event(provider, repository, delivery, commit, info, _title(pull))
-
-
-def _title(pull: dict[str, Any]) -> str:
-    return text_field(pull.get("title"), "pull_request.title")
+    return _event(provider, repository, delivery, commit, info)
 
 
 def gitlab(data: dict[str, Any], provider: str, repository: str, delivery: str) -> Delivery:
@@ -236,7 +233,7 @@ def bitbucket_cloud(
         fetch_ref=f"refs/heads/{head_ref}",
         fork_clone_url=fork_url,
     )
-    return _event(provider, repository, delivery, commit, info, _title(pull))
+    return _event(provider, repository, delivery, commit, info)
 
 
 def _cloud_clone_url(repository: dict[str, Any]) -> str | None:
