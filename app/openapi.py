@@ -16,6 +16,7 @@ from app.hosts import HOSTS
 from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
 from app.openapi_schedules import REPOSITORY_PATHS
 from core.build import BuildStatus, Trigger
+from core.events import RefType
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -46,15 +47,23 @@ BUILD_SCHEMA: JsonObject = {
         "id": {"type": "string"},
         "provider": {"type": "string", "enum": list(HOSTS)},
         "repository": {"type": "string"},
-        "source_type": {"type": "string", "enum": ["branch", "tag"]},
+        "source_type": {"type": "string", "enum": [t.value for t in RefType]},
         "source_name": {"type": "string"},
-        "commit": {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$"},
+        "commit": {"type": "string", "pattern": "^[0-9a-f]{7,64}$",
+                   "description": "Full id; a queued Bitbucket Cloud pull request build may "
+                                  "carry the host's abbreviated id until it is fetched."},
         "image": {"type": "string"},
         "docker_tags": {"type": "array", "items": {"type": "string"}},
         "dockerfile": {"type": "string"},
         "context": {"type": "string"},
         "status": {"type": "string", "enum": [s.value for s in BuildStatus]},
         "trigger": {"type": "string", "enum": [t.value for t in Trigger]},
+        "push": {"type": "boolean", "description": "false: built and tested, nothing pushed"},
+        "pull_request": {"type": ["object", "null"], "properties": {
+            "number": {"type": "integer"}, "head_ref": {"type": "string"},
+            "base_ref": {"type": "string"}, "fork": {"type": "boolean"},
+            "fetch_ref": {"type": "string"}, "fork_clone_url": {"type": ["string", "null"]},
+        }},
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": NULLABLE_TIME,
         "finished_at": NULLABLE_TIME,

@@ -66,6 +66,13 @@ def _plans(context: AppContext, delivery: Delivery) -> tuple[list[BuildPlan], li
     return plans, reasons
 
 
+def _trigger(delivery: Delivery) -> Trigger:
+    """``pull_request`` for a pull request event's builds, else ``webhook``."""
+    if any(event.pull_request is not None for event in delivery.events):
+        return Trigger.PULL_REQUEST
+    return Trigger.WEBHOOK
+
+
 @blueprint.post("/webhooks/<provider>")
 def receive(provider: str) -> Response:
     context = app_context()
@@ -94,7 +101,7 @@ def receive(provider: str) -> Response:
             context.queue,
             repository,
             plans,
-            trigger=Trigger.WEBHOOK,
+            trigger=_trigger(delivery),
             delivery_id=delivery.delivery_id,
             max_queued=context.settings.max_queued_builds,
         )

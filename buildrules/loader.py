@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
+from buildrules.autotest import AUTOTEST_KEYS, read_autotest
 from buildrules.builder import BUILDER_KEYS, read_builder_keys
 from buildrules.errors import ConfigError, Problem
 from buildrules.hookfields import HOOK_KEYS, read_hook_keys
@@ -73,6 +74,7 @@ REPOSITORY_KEYS = (
     "rebuild_on_base_change",
     *SOURCE_KEYS,
     *HOOK_KEYS,
+    *AUTOTEST_KEYS,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -398,4 +400,5 @@ def _repository_options(reader: NodeReader, entries: dict[str, Entry]) -> dict[s
         if secrets is not None:
             options["secrets"] = secrets
     options.update(read_hook_keys(reader, entries))
+    options.update(read_autotest(reader, entries))
     return options

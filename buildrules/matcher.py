@@ -24,10 +24,11 @@ from datetime import datetime
 
 from buildrules.model import BuildPlan, BuildRule, Config, Repository, SourceKind
 from buildrules.paths import evaluate
+from buildrules.pullmatch import fork_refusal, pull_values
 from buildrules.render import RenderedRule, render_rule, source_match
 from buildrules.skip import skip_marker
 from buildrules.templates import parse_template
-from core.events import ZERO_SHA, PushEvent, RefType
+from core.events import ZERO_SHA, PullRequest, PushEvent, RefType
 
 Resolver = Callable[[RefType, str], str | None]
 """Turns a branch or tag name into the commit it points at, or None when there is no such ref."""
@@ -80,6 +81,9 @@ def match_repository(
     ref = f"{event.ref_type} {event.ref_name!r}"
     if event.commit == ZERO_SHA or not event.commit:
         return MatchResult(reason=f"the push deletes {ref}")
+    refused = fork_refusal(repository, event.pull_request)
+    if refused is not None:
+        return MatchResult(reason=refused)
     marker = None if manual else skip_marker(event.head_message)
     if marker is not None:
         return MatchResult(reason=f"the head commit message contains {marker}", skip_marker=marker)
@@ -114,10 +118,13 @@ def match_repository(
             found=found,
             now=now,
             base_ref=event.base_ref,
+            pull=pull_values(event.pull_request),
         )
         for index, rule, found in matching
     ]
-    plans, warnings = _group(repository, event.ref_type, event.ref_name, event.commit, rendered)
+    plans, warnings = _group(
+        repository, event.ref_type, event.ref_name, event.commit, rendered, event.pull_request
+    )
     if not plans:
         return MatchResult(reason=f"no tags left for {ref}", warnings=warnings)
     return MatchResult(plans=plans, warnings=warnings)
@@ -226,7 +233,9 @@ def plans_for_all(repository: Repository, resolve: Resolver) -> tuple[BuildPlan,
 
 
 def _literal(rule: BuildRule) -> bool:
-    return rule.source_kind is SourceKind.LITERAL
+    """A rule a manual trigger can build: a literal branch or tag (pull requests come only from
+    their host's events)."""
+    return rule.source_kind is SourceKind.LITERAL and rule.source_type is not RefType.PULL_REQUEST
 
 
 def _matching_rules(
@@ -254,6 +263,7 @@ def _group(
     ref_name: str,
     commit: str,
     rendered: Sequence[RenderedRule],
+    pull: PullRequest | None = None,
 ) -> tuple[tuple[BuildPlan, ...], tuple[str, ...]]:
     """One plan per distinct build; a tag two different builds claim stays with the first."""
     groups: dict[tuple[object, ...], list[RenderedRule]] = {}
@@ -285,7 +295,7 @@ def _group(
                 repository=repository.name,
                 image=first.image,
                 source_type=ref_type,
-                source_name=ref_name,
+                source_name=pull.ref_name if pull else ref_name,
                 commit=commit,
                 docker_tags=tuple(tags),
                 dockerfile=first.dockerfile,
@@ -293,6 +303,8 @@ def _group(
                 build_args=first.build_args,
                 build_caching=first.build_caching,
                 rule_indexes=tuple(m.index for m in members),
+                push=first.push and not (pull is not None and pull.fork),
+                pull_request=pull,
             )
         )
     return tuple(plans), tuple(warnings)

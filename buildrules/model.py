@@ -10,7 +10,7 @@ from pathlib import Path
 from buildrules.hookfields import EnvVar
 from buildrules.schedule import Schedule
 from core import registry_address
-from core.events import RefType
+from core.events import PullRequest, RefType
 from core.registry_address import registry_host_of as registry_host_of  # its home; importable here
 
 PROVIDERS = ("github", "bitbucket", "gitlab", "gitea", "git")
@@ -20,6 +20,7 @@ DEFAULT_NO_OUTPUT_TIMEOUT_SECONDS = 20 * 60
 DEFAULT_MAX_CONCURRENT_BUILDS = 1
 DEFAULT_RETRIES = 2
 NETWORK_MODES = ("default", "none")  # "none": RUN steps get no network at all
+AUTOTEST_MODES = ("internal", "all")  # which pull requests build: own branches only, or forks too
 
 
 class SourceKind(enum.StrEnum):
@@ -78,6 +79,7 @@ class BuildRule:
     schedule: Schedule | None = None  # also built on this clock (literal sources only)
     rebuild_on_base_change: bool | None = None  # None: the repository's
     latest_auto: bool = False  # latest: auto, "latest" for the highest release (buildrules.latest)
+    push: bool = True  # false: build (and test), push nothing (Docker Hub's Autotest)
 
     @property
     def source_kind(self) -> SourceKind:
@@ -197,6 +199,8 @@ class Repository:
     pull: bool = False
     hooks: bool = False  # run the repository's hooks/ (buildrules.hookfields, docs/hooks.md)
     env: tuple[EnvVar, ...] = ()  # build environment variables for hooks and tests
+    # AUTOTEST_MODES; None (not written): pull requests as "internal", pushes run no tests
+    autotest: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -294,3 +298,5 @@ class BuildPlan:
     build_args: tuple[tuple[str, str], ...] = ()
     build_caching: bool = True
     rule_indexes: tuple[int, ...] = ()
+    push: bool = True  # false: nothing is pushed (the push, verify and attest phases skip)
+    pull_request: PullRequest | None = None  # set for a pull request build

@@ -26,8 +26,11 @@ def parse_ref(ref: str) -> tuple[RefType, str]:
 
 
 def parse_source_type(value: str) -> RefType:
-    """``branch``/``tag`` in any case (Docker Hub writes ``Branch``/``Tag``), else ValueError."""
+    """``branch``/``tag``/``pull_request`` in any case (Docker Hub writes ``Branch``/``Tag``),
+    else ValueError. A ``pull_request`` rule's source names the pull request's base branch."""
     try:
         return RefType(value.strip().lower())
     except ValueError:
-        raise ValueError(f"source type must be 'branch' or 'tag', not {value!r}") from None
+        raise ValueError(
+            f"source type must be 'branch', 'tag' or 'pull_request', not {value!r}"
+        ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ class RenderedRule:
     build_caching: bool
     builder: str | None = None
     platforms: tuple[str, ...] | None = None
+    push: bool = True
 
     @property
     def build_key(self) -> tuple[object, ...]:
@@ -37,6 +39,7 @@ class RenderedRule:
             self.build_caching,
             self.builder,
             self.platforms,
+            self.push,
         )
 
 
@@ -80,13 +83,15 @@ def render_rule(
     now: datetime | None = None,
     commit_date: datetime | None = None,
     base_ref: str | None = None,
+    pull: Mapping[str, str] | None = None,
 ) -> RenderedRule:
     """Render ``rule`` (already known to match ``ref_name``) at ``commit``.
 
     ``found`` is the regex match, for ``{\\1}`` and named groups (None for a literal source).
     ``now`` is the trigger time for ``{date}`` (None: now), printed in UTC, or in the rule's
     schedule's time zone when it has one; ``base_ref`` is the branch a pushed tag is on, when the
-    host said. Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order
+    host said; ``pull`` the values of ``{pr}``, ``{head_ref}`` and ``{base_ref}`` for a pull
+    request. Every tag is sanitised (see ``buildrules.tags``); duplicates are dropped, order
     kept; a tag with a placeholder that has no value (a version filter on a non-version, an
     unknown ``{base_ref}``) is left out. A tag naming ``{commit_date}`` while ``commit_date`` is
     None stays a template (:func:`render_tag`).
@@ -96,7 +101,13 @@ def render_rule(
     if rule.schedule is not None:  # a rule with a schedule prints dates in its time zone
         moment = rule.schedule.local(moment)
     values = TemplateValues.for_ref(
-        ref_name, commit, groups, now=moment, commit_date=commit_date, base_ref=base_ref
+        ref_name,
+        commit,
+        groups,
+        now=moment,
+        commit_date=commit_date,
+        base_ref=base_ref,
+        pull=pull,
     )
     rendered = (render_tag(t, values) for t in rule.docker_tags)
     tags = tuple(dict.fromkeys(tag for tag in rendered if tag is not None))
@@ -113,4 +124,5 @@ def render_rule(
         build_caching=rule.build_caching,
         builder=rule.builder,
         platforms=rule.platforms,
+        push=rule.push,
     )

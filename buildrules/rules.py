@@ -20,6 +20,7 @@ from buildrules.schedule import Schedule, read_schedule
 from buildrules.tags import MAX_TAG_LENGTH, invalid_tag_chars, is_valid_tag
 from buildrules.templates import (
     BUILTIN_VARIABLES,
+    PULL_REQUEST_VARIABLES,
     SourceVariables,
     Template,
     TemplateError,
@@ -28,7 +29,7 @@ from buildrules.templates import (
 from buildrules.yamlnodes import Entry, NodeReader
 from core.events import RefType
 
-RULE_KEYS = ("source_type", "source", "docker_tag", "schedule", "latest", *SHARED_KEYS)
+RULE_KEYS = ("source_type", "source", "docker_tag", "schedule", "latest", "push", *SHARED_KEYS)
 DEFAULT_DOCKER_TAG = "{sourceref}"
 RULE_HINTS = {
     "tag": "write docker_tag",
@@ -93,7 +94,10 @@ class RuleReader:
         if source_type is None or source_pattern is None:
             return None
         source, pattern = source_pattern
-        variables = SourceVariables.of(source, pattern)
+        variables = SourceVariables.of(
+            source, pattern, pull_request=source_type is RefType.PULL_REQUEST
+        )
+        push = self._push(entries)
         label = f"build rule for {source_type} {source!r}"
         docker_tags = self._docker_tags(entries.get("docker_tag"), variables, label)
         build_args = self._check_build_args(fields.get("build_args"), variables, label)
@@ -123,6 +127,7 @@ class RuleReader:
             if "rebuild_on_base_change" in fields
             else None,
             latest_auto=latest_auto,
+            push=push,
         )
 
     def _schedule(self, entry: Entry | None, regex_source: bool) -> Schedule | None:
@@ -137,9 +142,15 @@ class RuleReader:
             return None
         return read_schedule(self.reader, entry.value)
 
+    def _push(self, entries: dict[str, Entry]) -> bool:
+        if "push" not in entries:
+            return True
+        flag = self.reader.boolean(entries["push"].value, "push")
+        return True if flag is None else flag
+
     def _source_type(self, entries: dict[str, Entry], node: yaml.Node) -> RefType | None:
         if "source_type" not in entries:
-            self.reader.add(node, "a build rule needs 'source_type' (branch or tag)")
+            self.reader.add(node, "a build rule needs 'source_type' (branch, tag or pull_request)")
             return None
         value = self.reader.string(entries["source_type"].value, "source_type")
         if value is None:
@@ -181,7 +192,7 @@ class RuleReader:
         except re.error as exc:
             self.reader.add(node, f"source {source} is not a valid regex: {exc}")
             return None
-        shadowing = sorted(set(pattern.groupindex) & set(BUILTIN_VARIABLES))
+        shadowing = sorted(set(pattern.groupindex) & {*BUILTIN_VARIABLES, *PULL_REQUEST_VARIABLES})
         if shadowing:
             self.reader.add(
                 node,

@@ -19,6 +19,10 @@ A variable may carry a version filter (``buildrules.versions``): ``{version|semv
 ``{\\1|semver:major}``, ``{version|pep440}``. A tag whose filtered value is not a version is left
 out (a build arg gets the empty string).
 
+Rules with ``source_type: pull_request`` also have ``{pr}`` (the number), ``{head_ref}`` (the
+branch the pull request comes from) and ``{base_ref}`` (the branch it goes to, which the source
+matched; ``{sourceref}`` is the same).
+
 ``{{`` and ``}}`` stand for literal braces. Syntax is checked by :meth:`Template.parse`; whether
 every variable exists for a given source is checked by :meth:`Template.problems`, so a template
 that names a group its regex lacks is refused when the configuration is loaded.
@@ -43,6 +47,8 @@ from buildrules.datefmt import (
 from buildrules.versions import FilterError, VersionFilter
 
 BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", "base_ref", *DATE_VARIABLES)
+# {pr} and {head_ref} exist only in pull request rules; {base_ref} is the base branch there
+PULL_REQUEST_VARIABLES = ("pr", "head_ref")
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
 _FILTER_SEPARATOR = "|"
@@ -82,15 +88,24 @@ class SourceVariables:
     is_regex: bool = False
     group_count: int = 0
     group_names: frozenset[str] = frozenset()
+    pull_request: bool = False  # a pull request rule: {pr}, {head_ref}, {base_ref} exist too
 
     @classmethod
-    def of(cls, source: str, pattern: re.Pattern[str] | None) -> SourceVariables:
+    def of(
+        cls, source: str, pattern: re.Pattern[str] | None, *, pull_request: bool = False
+    ) -> SourceVariables:
         if pattern is None:
-            return cls(source)
-        return cls(source, True, pattern.groups, frozenset(pattern.groupindex))
+            return cls(source, pull_request=pull_request)
+        return cls(
+            source, True, pattern.groups, frozenset(pattern.groupindex), pull_request=pull_request
+        )
+
+    @property
+    def builtins(self) -> tuple[str, ...]:
+        return BUILTIN_VARIABLES + (PULL_REQUEST_VARIABLES if self.pull_request else ())
 
     def describe(self) -> str:
-        names = [f"{{{b}}}" for b in BUILTIN_VARIABLES if b not in DATE_VARIABLES]
+        names = [f"{{{b}}}" for b in self.builtins if b not in DATE_VARIABLES]
         if self.group_count:
             last = min(self.group_count, 9)
             names.append("{\\1}" if last == 1 else f"{{\\1}}..{{\\{last}}}")
@@ -110,6 +125,7 @@ class TemplateValues:
     now: datetime | None = None  # {date}: the trigger time, in its zone; None: UTC now
     commit_date: datetime | None = None  # {commit_date}; None: not known yet (kept as written)
     base_ref: str | None = None  # None: the host did not say
+    pull: Mapping[str, str] | None = None  # {pr}, {head_ref}, {base_ref} of a pull request
 
     @classmethod
     def for_ref(
@@ -121,9 +137,10 @@ class TemplateValues:
         now: datetime | None = None,
         commit_date: datetime | None = None,
         base_ref: str | None = None,
+        pull: Mapping[str, str] | None = None,
     ) -> TemplateValues:
         groups, named = (found.groups(), dict(found.groupdict())) if found else ((), None)
-        return cls(ref_name, commit, groups, named, now, commit_date, base_ref)
+        return cls(ref_name, commit, groups, named, now, commit_date, base_ref, pull)
 
     @property
     def short_sha(self) -> str:
@@ -158,7 +175,9 @@ class TemplateValues:
             moment = self.commit_date.astimezone(UTC)
             return render_date(moment, placeholder.format or DEFAULT_DATE_FORMAT)
         if placeholder.name == "base_ref":
-            return self.base_ref or None
+            return (self.pull or {}).get("base_ref") or self.base_ref or None
+        if placeholder.name in PULL_REQUEST_VARIABLES:
+            return (self.pull or {}).get(placeholder.name, "")
         return (self.named or {}).get(placeholder.name) or ""
 
 
@@ -303,8 +322,10 @@ def _placeholder_problem(placeholder: Placeholder, source: SourceVariables) -> s
             have = {0: "no groups", 1: "only 1 group"}.get(count, f"only {count} groups")
             return f"{placeholder} refers to group {number}, but {source.source} has {have}"
         return None
-    if placeholder.name in BUILTIN_VARIABLES or placeholder.name in source.group_names:
+    if placeholder.name in source.builtins or placeholder.name in source.group_names:
         return None
+    if placeholder.name in PULL_REQUEST_VARIABLES:
+        return f"{placeholder} exists only in rules with source_type: pull_request"
     if source.is_regex:
         return (
             f"unknown variable {placeholder}: {source.source} has no group named "

@@ -19,6 +19,7 @@ from buildrules.loader import ConfigError, load
 from buildrules.matcher import MatchResult, match
 from buildrules.model import PROVIDERS
 from buildrules.refs import parse_ref
+from cli import match_pull
 from cli.check_config import config_path
 from cli.match_schedule import parse_now, run_schedule
 from cli.plan_text import describe_plan_lines, plan_json
@@ -38,7 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--provider", required=True, choices=PROVIDERS, help="the git host")
     parser.add_argument("--repository", required=True, help="repository name, e.g. owner/name")
     parser.add_argument(
-        "--ref", help="refs/heads/NAME, refs/tags/NAME, or a bare branch name (not with --schedule)"
+        "--ref",
+        help="refs/heads/NAME, refs/tags/NAME, or a bare branch name"
+        " (not with --schedule or --pull-request)",
     )
     parser.add_argument(
         "--commit",
@@ -71,6 +74,7 @@ def register(subparsers: Any) -> None:
         type=parse_now,
         help="the time: of the firing with --schedule, of {date} always (default: now)",
     )
+    match_pull.register_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the builds as a JSON list")
     parser.add_argument(
         "--config",
@@ -89,14 +93,36 @@ def describe_plans(result: MatchResult, event: PushEvent) -> str:
     return "\n".join(lines + describe_plan_lines(result.plans))
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.schedule == bool(args.ref):
-        print("autobuild match: give --ref, or --schedule (with --now)", file=sys.stderr)
-        return 2
+def _event(args: argparse.Namespace) -> PushEvent | str | None:
+    """The event the command line describes, None for --schedule, or what is wrong with it."""
+    pull_event = match_pull.pull_request_event(args)
+    if args.schedule:
+        if args.ref or pull_event is not None:
+            return "--schedule takes no --ref or --pull-request"
+        return None
+    if pull_event is not None:
+        return pull_event
+    if not args.ref:
+        return "give --ref, --pull-request N or --schedule (with --now)"
     try:
-        ref = parse_ref(args.ref) if args.ref else None
+        ref_type, ref_name = parse_ref(args.ref)
     except ValueError as exc:
-        print(f"autobuild match: --ref: {exc}", file=sys.stderr)
+        return f"--ref: {exc}"
+    return PushEvent(
+        provider=args.provider,
+        repository=args.repository,
+        ref_type=ref_type,
+        ref_name=ref_name,
+        commit=args.commit,
+        changed_files=tuple(args.changed) if args.changed is not None else None,
+        head_message=args.message,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    event = _event(args)
+    if isinstance(event, str):
+        print(f"autobuild match: {event}", file=sys.stderr)
         return 2
     try:
         config = load(config_path(args.config))
@@ -110,19 +136,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if ref is None:
+    if event is None:
         run_schedule(repository, args.now or datetime.now(UTC), args.commit, args.json)
         return 0
-    ref_type, ref_name = ref
-    event = PushEvent(
-        provider=args.provider,
-        repository=args.repository,
-        ref_type=ref_type,
-        ref_name=ref_name,
-        commit=args.commit,
-        changed_files=tuple(args.changed) if args.changed is not None else None,
-        head_message=args.message,
-    )
     result = match(config, event, manual=args.manual, now=args.now)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -20,6 +20,7 @@ def plan_json(plan: BuildPlan) -> dict[str, Any]:
         "commit": plan.commit,
         "build_caching": plan.build_caching,
         "rule_indexes": list(plan.rule_indexes),
+        "push": plan.push,
     }
 
 
@@ -35,6 +36,8 @@ def describe_plan_lines(plans: Sequence[BuildPlan]) -> list[str]:
             lines.append(f"     build args: {args}")
         if not plan.build_caching:
             lines.append("     build caching: off")
+        if not plan.push:
+            lines.append("     push:       no (built and tested only)")
         rules = ", ".join(f"#{i + 1}" for i in plan.rule_indexes)
         lines.append(f"     from rule{'s' * (len(plan.rule_indexes) != 1)} {rules}")
     return lines

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from core.events import RefType
+from core.events import PullRequest, RefType
 from core.progress import PhaseRecord, Progress
 from core.progress import iso_time as _iso
 from core.progress import parse_time as _parse_iso
@@ -54,6 +54,7 @@ class Trigger(enum.StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"  # a rule's schedule fired (core/schedules.py)
     BASE_IMAGE = "base_image"  # a base image of the last build changed (worker/basecheck.py)
+    PULL_REQUEST = "pull_request"
 
 
 def utcnow() -> datetime:
@@ -95,6 +96,8 @@ class BuildRecord:
     progress: Progress = field(default_factory=Progress)  # step N of M, tags pushed
     platforms: tuple[str, ...] = ()  # a multi-platform build's platforms (digest: its index)
     platform_digests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) pushed
+    push: bool = True  # false: built (and tested), nothing pushed
+    pull_request: PullRequest | None = None  # set for a pull request build
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -116,6 +119,7 @@ class BuildRecord:
         data["finished_at"] = _iso(self.finished_at)
         data["phases"] = [phase.to_json() for phase in self.phases]
         data["progress"] = self.progress.to_json()
+        data["pull_request"] = self.pull_request.to_json() if self.pull_request else None
         return data
 
     def dumps(self) -> str:
@@ -154,4 +158,6 @@ class BuildRecord:
             progress=Progress.from_json(data.get("progress")),
             platforms=tuple(data.get("platforms", ())),
             platform_digests=tuple(data.get("platform_digests", {}).items()),
+            push=data.get("push", True),
+            pull_request=PullRequest.from_json(data.get("pull_request")),
         )

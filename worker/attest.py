@@ -183,7 +183,9 @@ class Attester:
             tags=record.docker_tags,
             repository=f"{record.provider}/{record.repository}",
             clone_url=strip_credentials(repository.clone_url),
-            ref=f"refs/{kind}/{record.source_name}",
+            ref=record.pull_request.fetch_ref
+            if record.pull_request
+            else f"refs/{kind}/{record.source_name}",
             commit=record.commit,
             rule=rule,
             dockerfile=record.dockerfile,

@@ -27,6 +27,7 @@ from core.gitcmd import strip_credentials
 from core.settings import Settings
 from worker.checkout import BuildContext
 from worker.errors import WorkerError
+from worker.forksafety import untrusted
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,18 @@ def hub_variables(
     }
 
 
-def user_variables(repository: Repository, settings: Settings) -> tuple[dict[str, str], set[str]]:
-    """The repository's ``env:`` values, and the names of the secret ones."""
+def user_variables(
+    repository: Repository, settings: Settings, *, with_secrets: bool = True
+) -> tuple[dict[str, str], set[str]]:
+    """The repository's ``env:`` values (the secret ones only ``with_secrets``), and the names of
+    the secret ones."""
     values: dict[str, str] = {}
     secrets: set[str] = set()
     for var in repository.env:
         if var.secret_env is None:
             values[var.name] = var.value
+            continue
+        if not with_secrets:
             continue
         value = settings.secret(var.secret_env)
         if value is None:
@@ -89,8 +95,9 @@ def build_environment(
     checkout: BuildContext | None,
     settings: Settings,
 ) -> BuildEnvironment:
-    """Hub's variables, then the repository's ``env:`` (which cannot replace them)."""
-    values, secrets = user_variables(repository, settings)
+    """Hub's variables, then the repository's ``env:`` (which cannot replace them); a fork's pull
+    request gets the plain values only, never the secret ones (worker.forksafety)."""
+    values, secrets = user_variables(repository, settings, with_secrets=not untrusted(record))
     return BuildEnvironment(
         {**values, **hub_variables(record, repository, checkout)}, frozenset(secrets)
     )

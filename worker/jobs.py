@@ -38,7 +38,7 @@ from worker.deadline import Deadline
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
 from worker.phases import plan
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, PhaseRecorder, Results
-from worker.phases.verify import Verdict
+from worker.phases.verify import Verdict, unpushed_verdict
 from worker.progress import RecordProgress
 from worker.watch import BuildWatcher
 
@@ -156,7 +156,7 @@ class BuildRun:
         with env.resources:
             for phase in self.plan:
                 self.run_phase(phase, env, results)
-        return self.finish(results.get(Verdict))
+        return self.finish(results.find(Verdict) or unpushed_verdict(self.record.image, results))
 
     def run_phase(self, phase: Phase[Any, PhaseOutput], env: PhaseEnv, results: Results) -> None:
         """One phase: skipped if not wanted; else the build's status for it (with the fields

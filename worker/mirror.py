@@ -87,6 +87,7 @@ class GitSource:
     commit: str
     ref_type: RefType
     ref_name: str
+    host_ref: str = ""  # a pull request's ref at the host (worker/pullsource.py); "": by type
 
     @property
     def short(self) -> str:
@@ -94,14 +95,14 @@ class GitSource:
 
     @property
     def ref(self) -> str:
-        """The ref at the host (``refs/heads/<name>`` or ``refs/tags/<name>``)."""
-        return full_ref(self.ref_type, self.ref_name)
+        """The ref at the host (``refs/heads/<name>``, ``refs/tags/<name>`` or a pull ref)."""
+        return self.host_ref or full_ref(self.ref_type, self.ref_name)
 
     @property
     def local_ref(self) -> str:
         """Where the mirror keeps what was fetched for this ref: one flat name per host ref
         (``/`` encoded), so ``deploy/x`` and ``deploy`` never stand in each other's way."""
-        kind = "tags" if self.ref_type is RefType.TAG else "heads"
+        kind = {RefType.TAG: "tags", RefType.PULL_REQUEST: "pulls"}.get(self.ref_type, "heads")
         return f"{MIRROR_REFS}/{kind}/{quote(self.ref_name, safe='')}"
 
 
@@ -345,11 +346,26 @@ class Mirror:
         commit = self._has_source(source, deadline)
         if not commit:
             kind = "tag" if source.ref_type is RefType.TAG else "branch"
+            where = source.host_ref or f"{kind} {source.ref_name}"
             raise MissingCommitError(
-                f"Commit {source.short} is not on {kind} {source.ref_name} at {host} any more"
+                f"Commit {source.short} is not on {where} at {host} any more"
                 " (was the ref force-pushed?)"
             )
         return "ref", commit
+
+    def fetch_ref_commit(self, source: GitSource, deadline: Deadline) -> str:
+        """Fetch ``source.ref`` (the caller holds the lock) and return the commit it names."""
+        self.ensure(deadline)
+        host = url_host(source.clone_url)
+        fetched = self._fetch_shallow(source, f"+{source.ref}:{source.local_ref}", deadline)
+        if not fetched.ok:
+            raise CheckoutError(
+                f"Could not fetch {source.ref} from {host}: {failure_reason(fetched.stderr)}"
+            )
+        target = self.ref_target(source.local_ref, deadline)
+        if not target:
+            raise MissingCommitError(f"{host} sent nothing for {source.ref}")
+        return target
 
     def export(
         self,

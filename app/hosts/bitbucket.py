@@ -42,6 +42,7 @@ from app.hosts.base import (
     text_field,
     unbuilt_without_repository,
 )
+from app.hosts.pullrequests import bitbucket_cloud, bitbucket_server, server_repository
 from core.events import Delivery, PushEvent, RefType
 from core.gitnames import is_zero_id
 
@@ -51,6 +52,8 @@ SIGNATURE_HEADER = "X-Hub-Signature"
 CLOUD_PUSH = "repo:push"
 SERVER_PUSH = "repo:refs_changed"
 SERVER_PING = "diagnostics:ping"
+CLOUD_PULL_REQUESTS = ("pullrequest:created", "pullrequest:updated")
+SERVER_PULL_REQUESTS = ("pr:opened", "pr:from_ref_updated")
 DELIVERY_HEADERS = ("X-Request-UUID", "X-Request-Id")
 CLOUD_REF_TYPES = {"branch": RefType.BRANCH, "tag": RefType.TAG}
 PING_REASON = "ping: Bitbucket's test connection reached Autobuild"
@@ -78,11 +81,13 @@ def _server_name(repository: dict[str, Any]) -> str:
 
 
 def _name(event: str, data: dict[str, Any]) -> str:
+    if event in SERVER_PULL_REQUESTS:
+        return _server_name(server_repository(data))
     repository = opt_obj(data, "repository", "repository")
     if repository is None:
         if event == SERVER_PING:
             raise PingWithoutRepository(f"{PING_REASON}; the ping names no repository.")
-        if event not in (CLOUD_PUSH, SERVER_PUSH):
+        if event not in (CLOUD_PUSH, SERVER_PUSH, *CLOUD_PULL_REQUESTS):
             raise unbuilt_without_repository(event)
         raise PayloadError("The payload has no 'repository'.")
     if event == CLOUD_PUSH:
@@ -110,6 +115,10 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
         return _collect(delivery, _cloud_events(data, delivery))
     if event == SERVER_PUSH:
         return _collect(delivery, _server_events(data, delivery))
+    if event in CLOUD_PULL_REQUESTS:
+        return bitbucket_cloud(data, PROVIDER, _name(event, data), delivery)
+    if event in SERVER_PULL_REQUESTS:
+        return bitbucket_server(data, PROVIDER, _name(event, data), delivery)
     return ignored(delivery, f"event {event!r} is not built")
 
 

@@ -34,6 +34,7 @@ from app.hosts.base import (
     unbuilt_without_repository,
 )
 from app.hosts.github import REF_EVENTS_REASON, push_delivery
+from app.hosts.pullrequests import github_shaped
 from core.events import Delivery
 
 PROVIDER = "gitea"
@@ -108,6 +109,8 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
     data = load_json_object(_json(headers, body))
     if event in ("create", "delete"):
         return ignored(delivery, REF_EVENTS_REASON.format(event=event))
+    if event == "pull_request":
+        return github_shaped(data, PROVIDER, _repository(data), delivery)
     if event != "push":
         return ignored(delivery, f"event {event!r} is not built")
     return push_delivery(data, PROVIDER, _repository(data), delivery, truncated=_truncated)

@@ -39,6 +39,7 @@ from app.hosts.base import (
     text_field,
     unbuilt_without_repository,
 )
+from app.hosts.pullrequests import github_shaped
 from core.events import Delivery, PushEvent, RefType
 from core.gitnames import is_zero_id
 
@@ -102,6 +103,8 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
         return ignored(delivery, "ping: the webhook works")
     if event in ("create", "delete"):
         return ignored(delivery, REF_EVENTS_REASON.format(event=event))
+    if event == "pull_request":
+        return github_shaped(data, PROVIDER, full_name(data, event=event), delivery)
     if event != "push":
         return ignored(delivery, f"event {event!r} is not built")
     repository = full_name(data, event=event)

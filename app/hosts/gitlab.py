@@ -39,6 +39,7 @@ from app.hosts.base import (
     text_field,
     unbuilt_without_repository,
 )
+from app.hosts.pullrequests import gitlab as gitlab_pull
 from core.events import Delivery, PushEvent
 from core.gitnames import is_zero_id
 
@@ -46,6 +47,7 @@ PROVIDER = "gitlab"
 EVENT_HEADER = "X-Gitlab-Event"
 TOKEN_HEADER = "X-Gitlab-Token"
 DELIVERY_HEADERS = ("Idempotency-Key", "X-Gitlab-Event-UUID")
+MERGE_REQUEST_EVENT = "merge request hook"
 PUSH_KINDS = {"push hook": "push", "tag push hook": "tag_push"}
 
 
@@ -76,7 +78,7 @@ def verify(headers: HeaderMap, body: bytes, secret: str) -> None:
 
 
 def _object_kind(headers: HeaderMap, data: dict[str, Any]) -> str | None:
-    """``push`` or ``tag_push`` for deliveries we build; None for any other event."""
+    """``push``, ``tag_push`` or ``merge_request`` for deliveries we build; None for others."""
     event = header(headers, EVENT_HEADER)
     if event is None or not event.strip():
         raise PayloadError(f"The {EVENT_HEADER} header is missing; is this a GitLab delivery?")
@@ -90,6 +92,12 @@ def _object_kind(headers: HeaderMap, data: dict[str, Any]) -> str | None:
         return PUSH_KINDS[event]
     if event == "system hook" and kind in ("push", "tag_push"):
         return kind
+    if event == MERGE_REQUEST_EVENT:
+        if kind is not None and kind != "merge_request":
+            raise PayloadError(
+                f"The {EVENT_HEADER} header says {event!r} but object_kind is {kind!r}."
+            )
+        return "merge_request"
     return None
 
 
@@ -97,6 +105,8 @@ def parse(headers: HeaderMap, body: bytes) -> Delivery:
     delivery = delivery_id(headers, DELIVERY_HEADERS, body)
     data = load_json_object(body)
     kind = _object_kind(headers, data)
+    if kind == "merge_request":
+        return gitlab_pull(data, PROVIDER, _repository(data), delivery)
     if kind is None:
         event = (header(headers, EVENT_HEADER) or "").strip()
         return ignored(delivery, f"event {event!r} is not built")

@@ -67,3 +67,22 @@ def test_terminal_statuses_are_the_contract_ones():
         "canceled",
         "superseded",
     }
+
+
+def test_a_pull_request_build_round_trips_with_its_pull_request_and_push_flag():
+    from core.events import PullRequest
+
+    pull = PullRequest(7, "feature/x", "main", True, "refs/pull/7/head")
+    record = make_record(
+        source_type=RefType.PULL_REQUEST,
+        source_name="pr/7",
+        trigger=Trigger.PULL_REQUEST,
+        push=False,
+        pull_request=pull,
+    )
+    data = record.to_json()
+    assert data["pull_request"]["number"] == 7 and data["push"] is False
+    assert data["source_type"] == "pull_request" and data["trigger"] == "pull_request"
+    again = BuildRecord.loads(record.dumps())
+    assert again.pull_request == pull and again.push is False
+    assert BuildRecord.loads(make_record().dumps()).pull_request is None

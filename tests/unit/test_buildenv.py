@@ -11,7 +11,7 @@ import pytest
 from buildrules.hookfields import EnvVar
 from buildrules.model import BuildRule, Repository
 from core.build import BuildRecord
-from core.events import RefType
+from core.events import PullRequest, RefType
 from core.settings import Settings
 from worker.buildenv import build_environment, hub_variables
 from worker.checkout import BuildContext
@@ -97,3 +97,16 @@ def test_an_unset_secret_env_variable_fails_the_build_naming_it() -> None:
     with pytest.raises(WorkerError) as caught:
         build_environment(record(), repo, None, Settings.from_env({}))
     assert "HOOK_TOKEN_UNSET" in caught.value.message and "TOKEN_env" in caught.value.message
+
+
+def test_a_forks_pull_request_gets_the_plain_env_values_and_no_secret(tmp_path: Path) -> None:
+    repo = repository(EnvVar("GREETING", "hi"), EnvVar("TOKEN", secret_env="HOOK_TOKEN"))
+    settings = Settings.from_env({"HOOK_TOKEN": "s3cret-value-of-the-hook"})
+    fork = PullRequest(7, "feature", "main", fork=True, fetch_ref="refs/pull/7/head")
+    found = build_environment(record(pull_request=fork), repo, checkout(tmp_path), settings)
+    assert found.variables["GREETING"] == "hi"
+    assert "TOKEN" not in found.variables
+    assert "s3cret-value-of-the-hook" not in found.variables.values()
+    inside = PullRequest(8, "feature", "main", fork=False, fetch_ref="refs/pull/8/head")
+    trusted = build_environment(record(pull_request=inside), repo, checkout(tmp_path), settings)
+    assert trusted.variables["TOKEN"] == "s3cret-value-of-the-hook"

@@ -271,6 +271,13 @@ FIXTURE_HEADERS = {
     "bitbucket-cloud": ("bitbucket", {"X-Event-Key": "repo:push"}),
     "bitbucket-server": ("bitbucket", {"X-Event-Key": "repo:refs_changed"}),
 }
+PULL_REQUEST_HEADERS = {  # (folder, first word of the file name): the pull request event's headers
+    ("github", "pull"): {"X-GitHub-Event": "pull_request"},
+    ("gitea", "pull"): {"X-Gitea-Event": "pull_request"},
+    ("gitlab", "merge"): {"X-Gitlab-Event": "Merge Request Hook"},
+    ("bitbucket-cloud", "pullrequest"): {"X-Event-Key": "pullrequest:created"},
+    ("bitbucket-server", "pr"): {"X-Event-Key": "pr:opened"},
+}
 PAYLOADS = sorted(
     (folder.name, path.name)
     for folder in FIXTURES.iterdir()
@@ -303,6 +310,7 @@ def _replace(value, path, new):
 def test_real_payloads_with_a_value_replaced_give_a_delivery_or_a_host_error(fixture, data):
     folder, name = fixture
     provider, headers = FIXTURE_HEADERS[folder]
+    headers = PULL_REQUEST_HEADERS.get((folder, name.split("-")[0]), headers)
     payload = json.loads((FIXTURES / folder / name).read_bytes())
     paths = list(_paths(payload))
     path = paths[data.draw(st.integers(0, len(paths) - 1))]

@@ -373,8 +373,8 @@ def test_server_multi_ref_push_gives_one_event_per_change():
 
 def test_other_event_keys_are_ignored():
     body = (CLOUD / "repo-push-branch-update.json").read_bytes()
-    delivery = bitbucket.parse(Headers({"X-Event-Key": "pullrequest:created"}), body)
-    assert delivery.ignored == "event 'pullrequest:created' is not built"
+    delivery = bitbucket.parse(Headers({"X-Event-Key": "pullrequest:comment_created"}), body)
+    assert delivery.ignored == "event 'pullrequest:comment_created' is not built"
 
 
 def test_missing_event_key_is_a_payload_error():
@@ -414,8 +414,8 @@ def test_server_refs_outside_branches_and_tags_are_not_built():
 
 
 def test_an_unbuilt_event_without_repository_is_ignored_not_refused():
-    body = json.dumps({"eventKey": "pr:opened", "pullRequest": {"id": 1}}).encode()
-    with pytest.raises(PingWithoutRepository, match="'pr:opened' is not built"):
-        bitbucket.repository_name(Headers({"X-Event-Key": "pr:opened"}), body)
+    body = json.dumps({"eventKey": "pr:merged", "pullRequest": {"id": 1}}).encode()
+    with pytest.raises(PingWithoutRepository, match="'pr:merged' is not built"):
+        bitbucket.repository_name(Headers({"X-Event-Key": "pr:merged"}), body)
     with pytest.raises(PayloadError):
         bitbucket.repository_name(server_headers(), body)

@@ -166,9 +166,9 @@ def test_system_hook_pushes_are_built():
 
 
 def test_other_events_are_ignored():
-    body = json.dumps({"object_kind": "merge_request", "project": {"path_with_namespace": "a/b"}})
-    delivery = gitlab.parse(headers("Merge Request Hook"), body.encode())
-    assert delivery.ignored == "event 'Merge Request Hook' is not built"
+    body = json.dumps({"object_kind": "note", "project": {"path_with_namespace": "a/b"}})
+    delivery = gitlab.parse(headers("Note Hook"), body.encode())
+    assert delivery.ignored == "event 'Note Hook' is not built"
 
 
 def test_refs_outside_branches_and_tags_are_ignored():

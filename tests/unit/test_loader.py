@@ -401,7 +401,7 @@ def test_source_type_is_case_insensitive(written: str, expected: RefType) -> Non
 
 def test_unknown_source_type_is_refused() -> None:
     problem = one_problem(config_with(rules=rules_yaml("- source_type: commit\n  source: x\n")))
-    assert problem.line == 8 and "'branch' or 'tag'" in problem.message
+    assert problem.line == 8 and "'branch', 'tag' or 'pull_request'" in problem.message
 
 
 def test_missing_source_type_and_source_are_both_reported() -> None:

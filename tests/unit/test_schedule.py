@@ -179,7 +179,7 @@ def test_match_needs_ref_or_schedule_and_a_valid_now(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_match(tmp_path) == 2
-    assert "give --ref, or --schedule" in capsys.readouterr().err
+    assert "give --ref, --pull-request N or --schedule" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_match(tmp_path, "--schedule", "--now", "tomorrow")
     assert "not an ISO 8601 time" in capsys.readouterr().err

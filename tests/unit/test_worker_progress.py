@@ -94,6 +94,16 @@ def test_todays_plan_is_clone_build_push_verify_attest_with_pull_when_asked():
     assert names == ["clone", "pull", "build", "push", "verify", "attest"]
 
 
+def test_repositories_with_autotest_or_pull_request_rules_get_a_test_phase():
+    from buildrules.model import BuildRule, Repository
+    from core.events import RefType
+
+    rule = BuildRule(RefType.PULL_REQUEST, "main", ("pr-{pr}",))
+    repository = Repository("github", "a/b", "https://example.invalid/a/b.git", "r/a", (rule,))
+    names = [phase.name for phase in plan(repository)]
+    assert names == ["clone", "build", "test", "push", "verify", "attest"]
+
+
 def test_a_phase_finds_the_outputs_before_it_by_type():
     results = Results()
     results.add(BuildOutput(BuildChoice("buildkit"), (PlatformImage("", "sha256:" + "e" * 64),)))

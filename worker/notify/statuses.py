@@ -198,9 +198,13 @@ def status_request(
     common = {"key": key, "state": state, "url": build_url, "name": context}
     if api == "bitbucket-cloud":
         path = f"/repositories/{quote(workspace)}/{quote(slug)}/commit/{sha}/statuses/build"
-        body = {**common, "description": description, "refname": record.source_name}
+        refname = record.pull_request.head_ref if record.pull_request else record.source_name
+        body = {**common, "description": description, "refname": refname}
         return Request(root + path, {**json_headers, "Authorization": _bitbucket_auth(token)}, body)
     kind = "heads" if record.source_type is RefType.BRANCH else "tags"
     path = f"/projects/{quote(workspace)}/repos/{quote(slug)}/commits/{sha}/builds"
-    body = {**common, "description": description, "ref": f"refs/{kind}/{record.source_name}"}
+    ref = f"refs/{kind}/{record.source_name}"
+    if record.pull_request is not None:  # the status belongs to the pull request's head branch
+        ref = f"refs/heads/{record.pull_request.head_ref}"
+    body = {**common, "description": description, "ref": ref}
     return Request(root + path, {**json_headers, "Authorization": _bearer(token)}, body)

@@ -16,13 +16,21 @@ from worker.phases.clone import ClonePhase
 from worker.phases.hooks import with_hooks
 from worker.phases.pull import PullPhase
 from worker.phases.push import PushPhase
+from worker.phases.test import TestPhase, tests_possible
 from worker.phases.verify import VerifyPhase
 
 __all__ = ["plan"]
+
+AnyPhase = Phase[Any, PhaseOutput]
 
 
 def plan(repository: Repository) -> Sequence[Phase[Any, PhaseOutput]]:
     """The phases a build of ``repository`` goes through (each may still skip itself)."""
     pull: tuple[Phase[Any, PhaseOutput], ...] = (PullPhase(),) if repository.pull else ()
-    phases = (ClonePhase(), *pull, BuildPhase(), PushPhase(), VerifyPhase(), AttestPhase())
+    tests: tuple[Phase[Any, PhaseOutput], ...] = (
+        (TestPhase(),) if tests_possible(repository) else ()
+    )
+    phases = (
+        ClonePhase(), *pull, BuildPhase(), *tests, PushPhase(), VerifyPhase(), AttestPhase()
+    )  # fmt: skip
     return with_hooks(phases) if repository.hooks else phases

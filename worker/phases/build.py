@@ -23,6 +23,7 @@ from worker.docker_build import (
     LABEL_SOURCE,
     BuildRequest,
 )
+from worker.forksafety import WITHHELD_LINE, untrusted, withheld
 from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.clone import CloneOutput
@@ -92,9 +93,12 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             limits=limits_for(repository, env.context.settings.max_context_bytes),
             registry=registry_target(env),
             choice=choice_for(repository, record),
-            secrets=secret_values(repository, record.rule_indexes, env.context.settings),
-            registry_auth=session_credentials(
-                registry_credentials(env.context.settings, env.context.config)
+            secrets=withheld(
+                record, secret_values(repository, record.rule_indexes, env.context.settings)
+            ),
+            registry_auth=withheld(
+                record,
+                session_credentials(registry_credentials(env.context.settings, env.context.config)),
             ),
             pull=repository.pull,
         )
@@ -107,6 +111,8 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             f" in context {env.record.context} with {choice.builder}"
             + (f" for {', '.join(choice.platforms)}" if choice.platforms else ""),
         )
+        if untrusted(env.record):
+            env.log.append(WITHHELD_LINE, phase=self.name)
         api = docker_api(env)
         layer_cache = layer_cache_for(
             choice,

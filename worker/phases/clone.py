@@ -19,6 +19,7 @@ from worker.docker_build import validate_reference
 from worker.emulation import check_platforms
 from worker.errors import WorkerError
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
+from worker.pullsource import git_source, resolve_abbreviated
 from worker.registry import resolve_credentials
 
 FETCHED = {"present": "already in the mirror", "commit": "fetched", "ref": "fetched with its ref"}
@@ -67,9 +68,7 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             env.context.config, env.context.settings, registry_host_of(record.image)
         )
         return CloneInput(
-            source=GitSource(
-                env.repository.clone_url, record.commit, record.source_type, record.source_name
-            ),
+            source=git_source(env.repository, record),
             source_type=record.source_type,
             source_name=record.source_name,
             context=record.context,
@@ -94,6 +93,7 @@ class ClonePhase(Phase[CloneInput, CloneOutput]):
             context.settings.environ,
             context.git_config,
         )
+        source = resolve_abbreviated(mirror, source, env.deadline)
         build_context = env.resources.enter_context(
             checkout_context(
                 mirror,

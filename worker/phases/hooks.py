@@ -24,6 +24,7 @@ from core.registry_address import image_path
 from worker.buildenv import BuildEnvironment, build_environment
 from worker.builders import BuildChoice
 from worker.errors import DaemonError, UserBuildError
+from worker.forksafety import untrusted
 from worker.hooks import HookScript, find_hook, run_hook
 from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
@@ -67,8 +68,12 @@ def environment(env: PhaseEnv, results: Results) -> BuildEnvironment:
 
 
 def script_for(env: PhaseEnv, results: Results, name: str) -> HookScript | None:
+    """The hook ``name`` of the checkout; never one for a fork's pull request (worker.forksafety:
+    its hooks are code nobody reviewed, with the daemon's socket)."""
     clone = results.find(CloneOutput)
-    return None if clone is None else find_hook(clone.build_context, name)
+    if clone is None or untrusted(env.record):
+        return None
+    return find_hook(clone.build_context, name)
 
 
 def hook_input(env: PhaseEnv, results: Results, script: HookScript) -> HookInput:

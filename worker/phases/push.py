@@ -40,6 +40,9 @@ class PushPhase(Phase[PushInput, PushOutput]):
     status = BuildStatus.PUSHING
     activity = "pushing the image"
 
+    def wanted(self, env: PhaseEnv, results: Results) -> bool:
+        return env.record.push  # push: false (and a fork's pull request) pushes nothing
+
     def prepare(self, env: PhaseEnv, results: Results) -> PushInput:
         record = env.record
         built = results.get(BuildOutput)

@@ -42,6 +42,9 @@ class VerifyPhase(Phase[VerifyInput, Verdict]):
     name = "verify"
     activity = "verifying the pushed image"
 
+    def wanted(self, env: PhaseEnv, results: Results) -> bool:
+        return results.find(PushOutput) is not None  # nothing pushed: see unpushed_verdict
+
     def prepare(self, env: PhaseEnv, results: Results) -> VerifyInput:
         record = env.record
         return VerifyInput(
@@ -83,3 +86,14 @@ class VerifyPhase(Phase[VerifyInput, Verdict]):
                 "platform_digests": given.platform_digests,
             },
         )
+
+
+def unpushed_verdict(image: str, results: Results) -> Verdict:
+    """How a build that pushes nothing (``push: false``) ends: ``success`` once built (and
+    tested). Its ``digest`` stays None: no registry holds the image; ``image_id`` names it."""
+    image_id = results.get(BuildOutput).image_id
+    return Verdict(
+        BuildStatus.SUCCESS,
+        f"Build succeeded: {image} was built and tested; nothing was pushed (push: false)",
+        {"digest": None, "image_id": image_id, "error": None},
+    )
