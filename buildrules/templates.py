@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from buildrules.ruleregex import RuleMatch, RulePattern
+
 BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha")
 SHORT_SHA_LENGTH = 7
 _PLACEHOLDER_BODY = re.compile(r"\\([1-9])|([A-Za-z_][A-Za-z0-9_]*)")
@@ -54,7 +56,7 @@ class SourceVariables:
     group_names: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, source: str, pattern: re.Pattern[str] | None) -> SourceVariables:
+    def of(cls, source: str, pattern: RulePattern | None) -> SourceVariables:
         if pattern is None:
             return cls(source)
         return cls(source, True, pattern.groups, frozenset(pattern.groupindex))
@@ -78,7 +80,7 @@ class TemplateValues:
     named: Mapping[str, str | None] | None = None
 
     @classmethod
-    def for_ref(cls, ref_name: str, commit: str, found: re.Match[str] | None) -> TemplateValues:
+    def for_ref(cls, ref_name: str, commit: str, found: RuleMatch | None) -> TemplateValues:
         if found is None:
             return cls(ref_name, commit)
         return cls(ref_name, commit, found.groups(), dict(found.groupdict()))
