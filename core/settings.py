@@ -27,6 +27,10 @@ DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the buil
 DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
 DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are left alone
+# Live log streams (app/logstreams.py): open at once per web process and per client, lifetime.
+DEFAULT_STREAM_LIMIT = 32
+DEFAULT_STREAM_CLIENT_LIMIT = 4
+DEFAULT_STREAM_SECONDS = 60.0
 DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
@@ -136,6 +140,10 @@ class Settings:
     # AUTOBUILD_NOTIFY_BACKOFF (waits before each new try, "10,30,60"; then it is given up).
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
     notify_backoff_seconds: tuple[float, ...] = DEFAULT_NOTIFY_BACKOFF_SECONDS
+    # AUTOBUILD_STREAM_LIMIT, AUTOBUILD_STREAM_CLIENT_LIMIT, AUTOBUILD_STREAM_SECONDS
+    stream_limit: int = DEFAULT_STREAM_LIMIT
+    stream_client_limit: int = DEFAULT_STREAM_CLIENT_LIMIT
+    stream_seconds: float = DEFAULT_STREAM_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -193,6 +201,13 @@ class Settings:
             ),
             notify_backoff_seconds=_backoff_from_env(
                 env, "AUTOBUILD_NOTIFY_BACKOFF", DEFAULT_NOTIFY_BACKOFF_SECONDS
+            ),
+            stream_limit=_int_from_env(env, "AUTOBUILD_STREAM_LIMIT", DEFAULT_STREAM_LIMIT),
+            stream_client_limit=_int_from_env(
+                env, "AUTOBUILD_STREAM_CLIENT_LIMIT", DEFAULT_STREAM_CLIENT_LIMIT
+            ),
+            stream_seconds=_seconds_from_env(
+                env, "AUTOBUILD_STREAM_SECONDS", DEFAULT_STREAM_SECONDS, minimum=0.1
             ),
             environ=MappingProxyType(env),
         )
