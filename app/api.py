@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request
 
 from app.auth import require_admin
 from app.context import app_context
 from app.errors import ApiError
 from app.filters import UnknownStatusError, parse_statuses
+from app.logstreams import stream_response
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
-from core.logs import follow_build, follow_log, read_log
+from core.logs import read_log
 from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_LIMIT = 500
-FOLLOW_DEADLINE_SECONDS = 6 * 3600
 
 
 def _limit() -> int:
@@ -101,47 +98,7 @@ def _wants_event_stream() -> bool:
 @blueprint.get("/builds/<build_id>/logs")
 def get_logs(build_id: str) -> Response:
     record = _build(build_id)
-    context = app_context()
-    follow = request.args.get("follow") in ("1", "true", "yes")
-    if _wants_event_stream():
-        return Response(stream_with_context(_event_stream(build_id)), mimetype="text/event-stream")
-    if not follow:
-        text = "".join(line.render() + "\n" for line in read_log(context.redis, record.id))
-        return Response(text, mimetype="text/plain")
-
-    def lines() -> Iterator[str]:
-        for line in follow_log(
-            context.redis, context.store, build_id, deadline_seconds=FOLLOW_DEADLINE_SECONDS
-        ):
-            if line is not None:
-                yield line.render() + "\n"
-
-    return Response(
-        stream_with_context(lines()), mimetype="text/plain", headers={"X-Accel-Buffering": "no"}
-    )
-
-
-def _event_stream(build_id: str) -> Iterator[str]:
-    """Server-Sent Events: a ``line`` event per log line, a ``build`` event (the build's JSON,
-    with its phases and progress) whenever the record changed, before the lines it goes with;
-    then ``end`` with the final status."""
-    context = app_context()
-    after = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
-    sent = ""
-    for item in follow_build(
-        context.redis, context.store, build_id, after, deadline_seconds=FOLLOW_DEADLINE_SECONDS
-    ):
-        if item is None:
-            yield ": keep-alive\n\n"
-        elif isinstance(item, BuildRecord):
-            payload = json.dumps(item.to_json())
-            if payload != sent:
-                sent = payload
-                yield f"event: build\ndata: {payload}\n\n"
-        else:
-            line = {"text": item.text, "time": item.time.isoformat(), "phase": item.phase}
-            payload = json.dumps({**line, "marker": item.marker})
-            yield f"id: {item.id}\nevent: line\ndata: {payload}\n\n"
-    record = context.store.get(build_id)
-    status = record.status.value if record else "unknown"
-    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+    if _wants_event_stream() or request.args.get("follow") in ("1", "true", "yes"):
+        return stream_response(record.id, events=_wants_event_stream())  # app/logstreams.py
+    text = "".join(line.render() + "\n" for line in read_log(app_context().redis, record.id))
+    return Response(text, mimetype="text/plain")

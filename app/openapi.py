@@ -257,13 +257,14 @@ def _operations() -> JsonObject:
                     {
                         "name": "follow",
                         "in": "query",
-                        "description": "1: stream the log until the build ends.",
+                        "description": "1: stream the log as it grows (a stream ends after "
+                        "AUTOBUILD_STREAM_SECONDS, then resume with after).",
                         "schema": {"type": "string", "enum": ["0", "1", "true", "yes"]},
                     },
                     {
                         "name": "after",
                         "in": "query",
-                        "description": "SSE: resume after this event id (or Last-Event-ID).",
+                        "description": "Resume after this line id (SSE: or Last-Event-ID).",
                         "schema": {"type": "string"},
                     },
                 ],
@@ -272,15 +273,18 @@ def _operations() -> JsonObject:
                         "description": "The log so far (text/plain, one line per line) or an "
                         "event stream (Accept: text/event-stream): 'line' events (text, time, "
                         "phase, marker), 'build' events (the build, when it changed), then "
-                        "'end'.",
+                        "'end', or 'reconnect' when the stream's time is up.",
                         "content": {
                             "text/plain": {"schema": {"type": "string"}},
                             "text/event-stream": {"schema": {"type": "string"}},
                         },
                     },
+                    "400": _error("after or Last-Event-ID is not a line id."),
                     "401": _error("AUTOBUILD_PRIVATE is on and no admin token was sent."),
                     "404": NOT_FOUND,
-                    "503": UNAVAILABLE,
+                    "503": _error(
+                        "Too many log streams are open (Retry-After), or Redis is unreachable."
+                    ),
                 },
             }
         },

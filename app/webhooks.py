@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response, jsonify, request
 
 from app.context import AppContext, app_context
@@ -104,13 +106,17 @@ def receive(provider: str) -> Response:
             trigger=_trigger(delivery),
             delivery_id=delivery.delivery_id,
             max_queued=context.settings.max_queued_builds,
+            body_digest=hashlib.sha256(body).hexdigest(),
         )
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full
     note_delivery([record.id for record in result.builds])
     builds = [record.to_json() for record in result.builds]
     if result.duplicate:
-        return _ignored(f"delivery {delivery.delivery_id} was already received", builds=builds)
+        return _ignored(
+            f"delivery {delivery.delivery_id} (or one with the same body) was already received",
+            builds=builds,
+        )
     response = jsonify({"builds": builds})
     response.status_code = 202
     return response

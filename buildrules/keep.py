@@ -9,11 +9,10 @@ keep:
 
 from __future__ import annotations
 
-import re
-
 import yaml
 
 from buildrules.model import KeepPolicy, is_regex_source
+from buildrules.ruleregex import RuleRegexError, compile_rule_regex
 from buildrules.yamlnodes import NodeReader
 
 KEEP_KEYS = ("last", "tags")
@@ -39,9 +38,9 @@ def read_keep(reader: NodeReader, node: yaml.Node) -> KeepPolicy | None:
                 continue
             if is_regex_source(text):
                 try:
-                    re.compile(text[1:-1])
-                except re.error as exc:
-                    reader.add(item, f"keep.tags entry {text} is not a valid regex: {exc}")
+                    compile_rule_regex(text[1:-1])
+                except RuleRegexError as exc:
+                    reader.add(item, f"keep.tags entry {text} {exc}")
                     continue
             patterns.append(text)
     if len(reader.problems) > before:

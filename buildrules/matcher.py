@@ -17,7 +17,6 @@ build args and caching become a single BuildPlan carrying the union of their tag
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ from buildrules.model import BuildPlan, BuildRule, Config, Repository, SourceKin
 from buildrules.paths import evaluate
 from buildrules.pullmatch import fork_refusal, pull_values
 from buildrules.render import RenderedRule, render_rule, source_match
+from buildrules.ruleregex import RuleMatch
 from buildrules.skip import skip_marker
 from buildrules.templates import parse_template
 from core.events import ZERO_SHA, PullRequest, PushEvent, RefType
@@ -240,7 +240,7 @@ def _literal(rule: BuildRule) -> bool:
 
 def _matching_rules(
     repository: Repository, ref_type: RefType, ref_name: str
-) -> list[tuple[int, BuildRule, re.Match[str]]]:
+) -> list[tuple[int, BuildRule, RuleMatch]]:
     found_rules = []
     for index, rule in enumerate(repository.build_rules):
         found = source_match(rule, ref_type, ref_name)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildrules.hookfields import EnvVar
+from buildrules.ruleregex import RulePattern, compile_rule_regex, rule_fullmatch
 from buildrules.schedule import Schedule
 from core import registry_address
 from core.events import PullRequest, RefType
@@ -86,9 +86,9 @@ class BuildRule:
         return SourceKind.REGEX if is_regex_source(self.source) else SourceKind.LITERAL
 
     @property
-    def pattern(self) -> re.Pattern[str] | None:
+    def pattern(self) -> RulePattern | None:
         if self.source_kind is SourceKind.REGEX:
-            return re.compile(self.source[1:-1])
+            return compile_rule_regex(self.source[1:-1])
         return None
 
 
@@ -141,7 +141,7 @@ class NotifyTarget:
 
 def _ref_matches(pattern: str, name: str) -> bool:
     if is_regex_source(pattern):
-        return re.fullmatch(pattern[1:-1], name) is not None
+        return rule_fullmatch(pattern[1:-1], name) is not None
     return pattern == name
 
 
@@ -156,7 +156,7 @@ class KeepPolicy:
     def matches(self, tag: str) -> bool:
         for pattern in self.tags:
             if is_regex_source(pattern):
-                if re.fullmatch(pattern[1:-1], tag):
+                if rule_fullmatch(pattern[1:-1], tag):
                     return True
             elif pattern == tag:
                 return True

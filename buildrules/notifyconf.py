@@ -4,7 +4,6 @@ at the top level. Problems name file and line, like every other key."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ from buildrules.model import (
     NotifyTarget,
     is_regex_source,
 )
+from buildrules.ruleregex import RuleRegexError, compile_rule_regex
 from buildrules.values import check_env_name
 from buildrules.yamlnodes import Entry, NodeReader
 
@@ -200,9 +200,9 @@ def _ref_patterns(reader: NodeReader, entries: dict[str, Entry], key: str) -> tu
             continue
         if is_regex_source(value):
             try:
-                re.compile(value[1:-1])
-            except re.error as exc:
-                reader.add(item, f"{key}: {value!r} is not a valid regular expression ({exc})")
+                compile_rule_regex(value[1:-1])
+            except RuleRegexError as exc:
+                reader.add(item, f"{key}: {value} {exc}")
                 continue
         patterns.append(value)
     return tuple(patterns)

@@ -25,8 +25,10 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from buildrules.model import PathFilter
+from buildrules.ruleregex import RuleRegexError, compile_rule_regex
 
 
 class GlobError(ValueError):
@@ -51,9 +53,18 @@ def normalize_pattern(pattern: str) -> str:
     return text
 
 
+class PathMatcher(Protocol):
+    def fullmatch(self, text: str) -> object | None: ...
+
+
 @functools.lru_cache(maxsize=1024)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """The regex (for ``fullmatch``) equivalent to a glob; GlobError when it is malformed."""
+def compile_glob(pattern: str) -> PathMatcher:
+    """The regex (for ``fullmatch``) equivalent to a glob; GlobError when it is malformed.
+
+    Paths come from the push, so the regex runs with RE2, in linear time (``*a*a*a*b`` against
+    a long name would backtrack in Python's ``re``); only a class like ``[!-~]``, which needs a
+    lookahead to leave ``/`` out, falls back to ``re`` (one character: nothing to backtrack).
+    """
     text = normalize_pattern(pattern)
     if not text:
         raise GlobError(f"empty path pattern {pattern!r}")
@@ -70,9 +81,13 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         if not last:
             regex.append("/")
     try:
-        return re.compile("".join(regex), flags=re.DOTALL)
+        compiled = re.compile("".join(regex), flags=re.DOTALL)
     except re.error as exc:
         raise GlobError(f"path pattern {pattern!r} is not a valid glob: {exc}") from None
+    try:
+        return compile_rule_regex("(?s)" + "".join(regex))
+    except RuleRegexError:
+        return compiled
 
 
 def _translate_segment(segment: str, pattern: str) -> str:
@@ -137,7 +152,13 @@ def _translate_class(segment: str, start: int, pattern: str) -> tuple[str, int]:
         is_range = between and tokens[index - 1] is not None and tokens[index + 1] is not None
         parts.append("-" if is_range and not parts[-1].endswith("-") else "\\-")
     inner = "".join(parts)
-    return f"(?:(?!/)[{'^' if negate else ''}{inner}])", i + 1
+    if negate:
+        return f"[^/{inner}]", i + 1
+    try:
+        plain = re.fullmatch(f"[{inner}]", "/") is None
+    except re.error as exc:
+        raise GlobError(f"path pattern {pattern!r} is not a valid glob: {exc}") from None
+    return (f"[{inner}]" if plain else f"(?:(?!/)[{inner}])"), i + 1
 
 
 def normalize_path(path: str) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from buildrules.model import BuildRule, SourceKind
+from buildrules.ruleregex import RuleMatch
 from buildrules.tags import fallback_tag, sanitize_tag
 from buildrules.templates import TemplateValues, parse_template
 from core.events import RefType
@@ -54,22 +54,19 @@ def render_tag(text: str, values: TemplateValues) -> str | None:
     return None if rendered is None else sanitize_tag(rendered, fallback=fallback_tag(values.sha))
 
 
-def source_match(rule: BuildRule, ref_type: RefType, ref_name: str) -> re.Match[str] | None:
+def source_match(rule: BuildRule, ref_type: RefType, ref_name: str) -> RuleMatch | None:
     """The match of ``rule``'s source against a short ref name, or None.
 
-    A literal source must equal the name; a regex source must match all of it (``re.fullmatch``).
-    For a literal source the match object is a trivial full match of the name.
+    A literal source must equal the name; a regex source must match all of it (a full match, in
+    linear time: ``buildrules.ruleregex``). For a literal source the match has no groups.
     """
     if rule.source_type is not ref_type:
         return None
     if rule.source_kind is SourceKind.LITERAL:
-        return _LITERAL.fullmatch(ref_name) if rule.source == ref_name else None
+        return RuleMatch() if rule.source == ref_name else None
     pattern = rule.pattern
     assert pattern is not None
     return pattern.fullmatch(ref_name)
-
-
-_LITERAL = re.compile(r".*", re.DOTALL)
 
 
 def render_rule(
@@ -79,7 +76,7 @@ def render_rule(
     image: str,
     ref_name: str,
     commit: str,
-    found: re.Match[str] | None,
+    found: RuleMatch | None,
     now: datetime | None = None,
     commit_date: datetime | None = None,
     base_ref: str | None = None,

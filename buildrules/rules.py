@@ -16,6 +16,7 @@ from buildrules.model import BuildRule, Location, PathFilter, is_regex_source
 from buildrules.refs import parse_source_type
 from buildrules.render import render_rule
 from buildrules.rulefields import SHARED_KEYS, Field, read_shared_fields, resolve_locations
+from buildrules.ruleregex import RulePattern, RuleRegexError, compile_rule_regex
 from buildrules.schedule import Schedule, read_schedule
 from buildrules.tags import MAX_TAG_LENGTH, invalid_tag_chars, is_valid_tag
 from buildrules.templates import (
@@ -163,7 +164,7 @@ class RuleReader:
 
     def _source(
         self, entries: dict[str, Entry], node: yaml.Node
-    ) -> tuple[str, re.Pattern[str] | None] | None:
+    ) -> tuple[str, RulePattern | None] | None:
         if "source" not in entries:
             self.reader.add(node, "a build rule needs 'source' (a name, or a regex like /^v.*$/)")
             return None
@@ -180,17 +181,15 @@ class RuleReader:
             return None
         return source, None
 
-    def _regex_source(
-        self, source: str, node: yaml.Node
-    ) -> tuple[str, re.Pattern[str] | None] | None:
+    def _regex_source(self, source: str, node: yaml.Node) -> tuple[str, RulePattern | None] | None:
         body = source[1:-1]
         if not body:
             self.reader.add(node, "source // is an empty regex")
             return None
         try:
-            pattern = re.compile(body)
-        except re.error as exc:
-            self.reader.add(node, f"source {source} is not a valid regex: {exc}")
+            pattern = compile_rule_regex(body)
+        except RuleRegexError as exc:
+            self.reader.add(node, f"source {source} {exc}")
             return None
         shadowing = sorted(set(pattern.groupindex) & {*BUILTIN_VARIABLES, *PULL_REQUEST_VARIABLES})
         if shadowing:

@@ -44,6 +44,7 @@ from buildrules.datefmt import (
     format_literal_text,
     render_date,
 )
+from buildrules.ruleregex import RuleMatch, RulePattern
 from buildrules.versions import FilterError, VersionFilter
 
 BUILTIN_VARIABLES = ("sourceref", "sha", "short_sha", "base_ref", *DATE_VARIABLES)
@@ -92,7 +93,7 @@ class SourceVariables:
 
     @classmethod
     def of(
-        cls, source: str, pattern: re.Pattern[str] | None, *, pull_request: bool = False
+        cls, source: str, pattern: RulePattern | None, *, pull_request: bool = False
     ) -> SourceVariables:
         if pattern is None:
             return cls(source, pull_request=pull_request)
@@ -132,7 +133,7 @@ class TemplateValues:
         cls,
         ref_name: str,
         commit: str,
-        found: re.Match[str] | None,
+        found: RuleMatch | None,
         *,
         now: datetime | None = None,
         commit_date: datetime | None = None,

@@ -192,12 +192,14 @@ class ApiClient:
 
     def follow_log(self, build_id: str) -> Iterator[LogEvent]:
         """The log as Server-Sent Events until the ``end`` event; a dropped connection is
-        resumed after the last line received (a few times), so no line is lost or repeated."""
+        resumed after the last line received (a few times), so no line is lost or repeated. A
+        stream the server ends on time (a ``reconnect`` event) is resumed at once, every time."""
         path = f"/api/v1/builds/{quote(build_id, safe='')}/logs"
         after = "0"
         failures = 0
         connected = False
         while True:
+            renewed = False
             try:
                 response = self._request(
                     "GET",
@@ -214,6 +216,9 @@ class ApiClient:
                         if event.kind == "end":
                             yield event
                             return
+                        if event.kind == "reconnect":
+                            renewed = True
+                            break
                         if event.id:
                             after = event.id
                         failures = 0
@@ -227,6 +232,9 @@ class ApiClient:
                         raise
                     raise ClientError(f"the log stream from {self.base_url} broke: {exc}") from None
             else:
+                if renewed:  # the server's time limit on one stream
+                    failures = 0
+                    continue
                 # the stream ended without an ``end`` event (the server restarted): resume
                 failures += 1
                 if failures > MAX_RECONNECTS:

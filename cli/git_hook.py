@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -155,7 +156,12 @@ def notify(
     if not pushes:
         print("autobuild: no branch or tag was created or updated; nothing to build", file=out)
         return
-    document = {"repository": repository, "delivery_id": str(uuid.uuid4()), "pushes": pushes}
+    document = {
+        "repository": repository,
+        "delivery_id": str(uuid.uuid4()),
+        "timestamp": int(time.time()),  # the web refuses documents older than 5 minutes
+        "pushes": pushes,
+    }
     answer = send(base_url, document, secret, timeout)
     report(base_url, answer, out)
 

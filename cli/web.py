@@ -11,6 +11,8 @@ from typing import Any
 from cli.config_errors import load_or_exit
 from core.settings import Settings
 
+WEB_THREADS = 16  # threads per process for everything but log streams
+
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser("web", help="run the web process")
@@ -39,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
         str(args.workers),
         "--worker-class",
         "gthread",
-        "--threads",
-        "16",
+        "--threads",  # streams never take the threads webhooks need (app/logstreams.py)
+        str(settings.stream_limit + WEB_THREADS),
         "--access-logfile",
         "-",
         "app:create_app()",

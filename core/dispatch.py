@@ -66,12 +66,14 @@ def dispatch(
     delivery_id: str | None,
     max_queued: int = 0,
     write_also: Callable[[redis.client.Pipeline, Sequence[BuildRecord]], None] | None = None,
+    body_digest: str | None = None,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
     are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError: the
     cap is checked and the places reserved in one step, so deliveries at the same instant
-    never overshoot it.
+    never overshoot it. ``body_digest`` (sha256 of a webhook's body) is claimed with the
+    delivery id: a replayed body under a new delivery id is a duplicate too.
 
     Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
     builds), one transaction writes everything (records, indexes, superseded builds, rq jobs).
@@ -85,7 +87,9 @@ def dispatch(
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
     ids = [r.id for r in records]
-    view = store.read_for_dispatch(repository.provider, delivery_id, ids, refs, max_queued)
+    view = store.read_for_dispatch(
+        repository.provider, delivery_id, ids, refs, max_queued, body_digest=body_digest
+    )
     if view.earlier is not None:
         return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
@@ -107,12 +111,16 @@ def dispatch(
             pipe.zrange(active_ref_key(*ref), 0, -1)
         replies = pipe.execute()
     except redis.exceptions.ExecAbortError:  # refused before it ran: nothing was written
-        store.release_dispatch(repository.provider, delivery_id, view.reservation)
+        store.release_dispatch(
+            repository.provider, delivery_id, view.reservation, body_digest=body_digest
+        )
         raise
     except redis.exceptions.ResponseError as refused:  # the transaction ran: builds recorded
         raise WrittenWithErrors(str(refused)) from refused
     except Exception:
-        store.release_dispatch(repository.provider, delivery_id, view.reservation)
+        store.release_dispatch(
+            repository.provider, delivery_id, view.reservation, body_digest=body_digest
+        )
         raise
     superseded: list[BuildRecord] = []
     for at, change in zip(swaps, changes, strict=True):

@@ -28,6 +28,10 @@ DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the buil
 DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
 DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600  # younger dangling images and cache are left alone
+# Live log streams (app/logstreams.py): open at once per web process and per client, lifetime.
+DEFAULT_STREAM_LIMIT = 32
+DEFAULT_STREAM_CLIENT_LIMIT = 4
+DEFAULT_STREAM_SECONDS = 60.0
 DEFAULT_HEARTBEAT_SECONDS = 10.0  # a running build refreshes its heartbeat this often
 DEFAULT_LOST_WORKER_GRACE_SECONDS = 60.0  # a build just started is not declared lost before this
 DEFAULT_RECOVERY_INTERVAL_SECONDS = 20.0  # every worker looks for lost builds this often
@@ -157,6 +161,10 @@ class Settings:
     schedule_clock_start: datetime | None = None
     # AUTOBUILD_BASE_CHECK_INTERVAL: seconds between looks at base images (worker/basecheck)
     base_check_interval_seconds: float = DEFAULT_BASE_CHECK_INTERVAL_SECONDS
+    # AUTOBUILD_STREAM_LIMIT, AUTOBUILD_STREAM_CLIENT_LIMIT, AUTOBUILD_STREAM_SECONDS
+    stream_limit: int = DEFAULT_STREAM_LIMIT
+    stream_client_limit: int = DEFAULT_STREAM_CLIENT_LIMIT
+    stream_seconds: float = DEFAULT_STREAM_SECONDS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -224,6 +232,13 @@ class Settings:
             schedule_clock_start=_time_from_env(env, "AUTOBUILD_SCHEDULE_NOW"),
             base_check_interval_seconds=_seconds_from_env(
                 env, "AUTOBUILD_BASE_CHECK_INTERVAL", DEFAULT_BASE_CHECK_INTERVAL_SECONDS, minimum=1
+            ),
+            stream_limit=_int_from_env(env, "AUTOBUILD_STREAM_LIMIT", DEFAULT_STREAM_LIMIT),
+            stream_client_limit=_int_from_env(
+                env, "AUTOBUILD_STREAM_CLIENT_LIMIT", DEFAULT_STREAM_CLIENT_LIMIT
+            ),
+            stream_seconds=_seconds_from_env(
+                env, "AUTOBUILD_STREAM_SECONDS", DEFAULT_STREAM_SECONDS, minimum=0.1
             ),
             environ=MappingProxyType(env),
         )

@@ -44,6 +44,11 @@ def delivery_key(provider: str, delivery_id: str) -> str:
     return f"{PREFIX}delivery:{provider}:{delivery_id}"
 
 
+def body_key(provider: str, body_digest: str) -> str:
+    """A delivery's body, claimed beside its id: a replayed body with a new id is a duplicate."""
+    return f"{PREFIX}delivery-body:{provider}:{body_digest}"
+
+
 def log_key(build_id: str) -> str:
     return f"{PREFIX}log:{build_id}"
 
@@ -196,6 +201,28 @@ end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[2])
 return {total, 1}
 """
+
+# A delivery's claims (its id, its body's digest), all or none: when one is held, its value (the
+# earlier copy's build ids); else every key is set to ours and the answer is nil.
+# KEYS: the claim keys; ARGV: our claim, the TTL in seconds.
+_CLAIM = """
+for _, key in ipairs(KEYS) do
+    local held = redis.call('GET', key)
+    if held then
+        return held
+    end
+end
+for _, key in ipairs(KEYS) do
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+end
+return false
+"""
+
+
+def _claim_keys(provider: str, delivery_id: str | None, body_digest: str | None) -> list[str]:
+    keys = [delivery_key(provider, delivery_id)] if delivery_id else []
+    return keys + ([body_key(provider, body_digest)] if body_digest else [])
+
 
 # A status change as a compare-and-set on the whole record, for a transaction that cannot WATCH:
 # the new record and the index and metric updates that go with it are written only when the
@@ -424,23 +451,26 @@ class BuildStore:
         build_ids: Sequence[str],
         refs: Iterable[tuple[str, str, str, str]],
         cap: int = 0,
+        *,
+        body_digest: str | None = None,
     ) -> DispatchView:
         """In one round trip: claim the delivery for ``build_ids`` (no id, no claim; an earlier
         copy's claim answers the build ids it queued), check the queue ``cap`` (0: none) and
         reserve places for the builds within it, and read the active builds of ``refs`` as
         stored. The caller removes the reservation (:data:`ADMITTING`) in the transaction that
-        records the builds, or with :meth:`release_dispatch`."""
+        records the builds, or with :meth:`release_dispatch`. The delivery is claimed by its id
+        and by ``body_digest`` (sha256 of the body) in one step: either one held answers the
+        earlier copy's builds."""
         self._ensure_ref_index()
         keys = list(dict.fromkeys(active_ref_key(*ref) for ref in refs))
         claim = ",".join(build_ids) or "-"
         token = uuid.uuid4().hex
         pipe = self.redis.pipeline(transaction=False)
         admit_keys = [QUEUED_BUILDS, ADMITTING]
-        if delivery_id:
-            key = delivery_key(provider, delivery_id)
-            pipe.set(key, claim, nx=True, ex=DELIVERY_TTL_SECONDS)
-            pipe.get(key)
-            admit_keys.append(key)
+        claim_keys = _claim_keys(provider, delivery_id, body_digest)
+        if claim_keys:
+            pipe.eval(_CLAIM, len(claim_keys), *claim_keys, claim, DELIVERY_TTL_SECONDS)
+            admit_keys.append(claim_keys[0])
         now = time.time()
         admit_args: list[str | int | float] = [
             cap,
@@ -454,11 +484,9 @@ class BuildStore:
         pipe.eval(_READ_REF_BUILDS, len(keys), *keys, build_key(""))
         replies = pipe.execute()
         earlier: list[str] | None = None
-        if delivery_id:
-            claimed, stored = replies[0], replies[1]
-            if not claimed:
-                text = stored.decode() if stored else "-"
-                earlier = [] if text == "-" else text.split(",")
+        if claim_keys and replies[0] is not None:
+            text = replies[0].decode()
+            earlier = [] if text == "-" else text.split(",")
         found = replies[-1]
         active: dict[str, tuple[bytes, BuildRecord]] = {}
         for i in range(0, len(found), 2):
@@ -489,12 +517,17 @@ class BuildStore:
 
     # -- deliveries ------------------------------------------------------------------------
     def release_dispatch(
-        self, provider: str, delivery_id: str | None, reservation: str | None
+        self,
+        provider: str,
+        delivery_id: str | None,
+        reservation: str | None,
+        *,
+        body_digest: str | None = None,
     ) -> None:
         """Forget what a dispatch that recorded nothing claimed: the delivery, its places."""
         pipe = self.redis.pipeline(transaction=False)
-        if delivery_id:
-            pipe.delete(delivery_key(provider, delivery_id))
+        for key in _claim_keys(provider, delivery_id, body_digest):
+            pipe.delete(key)
         if reservation:
             pipe.zrem(ADMITTING, reservation)
         if len(pipe):

@@ -8,9 +8,14 @@ and the build's queue time. A branch build skips a tag whose last push was by a 
 ref and another commit queued after it. Holding the lock from the check to the record means two
 builds of one ref can never push a tag out of order, even with ``max_concurrent_builds`` above 1.
 
-"Newer" is the queue time (``created_at``) of the build, or of the build it retries (a manual
-retry of an old build is still the old commit). Builds of a git tag, and builds of another ref
-that happen to push the same Docker tag, are never skipped.
+"Newer" is decided by the commits first: when the mirror knows both (``ancestry``, asked with
+``git merge-base --is-ancestor``), a build whose commit is an ancestor of the tag's last pushed
+commit skips the tag as superseded, and one whose commit descends from it pushes. Only when
+the mirror cannot tell (it lacks a commit, or history was rewritten) is it the queue time
+(``created_at``) of the build, or of the build it retries (a manual retry of an old build is
+still the old commit). So a replayed old delivery, queued last, still cannot move a tag back.
+Builds of a git tag, and builds of another ref that happen to push the same Docker tag, are
+never skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from core.store import BuildStore, tag_lock_key, tag_push_key
 from worker import leases
 from worker.deadline import Deadline
 from worker.watch import BuildWatcher
+
+# Whether the first commit is the second or one of its ancestors; None: cannot tell.
+Ancestry = Callable[[str, str], bool | None]
 
 TAG_RECORD_TTL_SECONDS = 180 * 24 * 3600
 LOCK_POLL_SECONDS = 0.2
@@ -61,6 +69,7 @@ class TagGuard:
         log: Callable[[str], None],
         *,
         lock_ttl_seconds: float = 30.0,
+        ancestry: Ancestry | None = None,
     ) -> None:
         self.connection: redis.Redis = store.redis
         self.record = record
@@ -68,6 +77,7 @@ class TagGuard:
         self.watcher = watcher
         self.log = log
         self.lock_ttl_seconds = lock_ttl_seconds
+        self.ancestry = ancestry
         self.token = f"{record.id}:{record.attempt}"
         self.ordering = queue_time(store, record)
 
@@ -108,13 +118,26 @@ class TagGuard:
         last = json.loads(raw)
         if last.get("ref") != self.ref or last.get("commit") == self.record.commit:
             return None
-        if float(last.get("queued", 0)) <= self.ordering:
+        pushed = str(last.get("commit", ""))
+        newer = self._pushed_is_newer(pushed, float(last.get("queued", 0)))
+        if newer is None:
             return None
-        commit = str(last.get("commit", ""))[:7]
         return (
             f"Skipped {self.record.image}:{tag}: build {last.get('build')} of the newer commit"
-            f" {commit} on {self.record.source_name} already pushed it"
+            f" {pushed[:7]} on {self.record.source_name} already pushed it{newer}"
         )
+
+    def _pushed_is_newer(self, pushed: str, queued: float) -> str | None:
+        """Whether the tag's last push (``pushed`` commit, queued at ``queued``) is newer than
+        this build (None: it is not; else words to add to the log line): the commit graph when
+        the mirror knows, else queue time."""
+        ours = self.record.commit
+        if self.ancestry is not None:
+            if self.ancestry(ours, pushed):
+                return f" (it descends from {ours[:7]})"
+            if self.ancestry(pushed, ours):
+                return None
+        return "" if queued > self.ordering else None
 
     def record_push(self, tag: str, digest: str) -> None:
         value = {

@@ -5,6 +5,8 @@ Body (JSON, UTF-8), signed with ``X-Autobuild-Signature: sha256=<hex HMAC-SHA256
     {
       "repository": "team/app",                 # the configured name (provider: git)
       "delivery_id": "5b0c...-uuid",            # optional; else derived from the body's sha256
+      "timestamp": 1796380000,                  # when the hook sent it (Unix seconds); a
+                                                #   document older than 5 minutes is refused
       "pushes": [                               # one entry per updated ref
         {
           "ref": "refs/heads/main",             # full ref name
@@ -21,6 +23,7 @@ Body (JSON, UTF-8), signed with ``X-Autobuild-Signature: sha256=<hex HMAC-SHA256
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from app.hosts.base import (
@@ -50,6 +53,9 @@ from core.gitnames import is_zero_id
 
 PROVIDER = "git"
 SIGNATURE_HEADER = "X-Autobuild-Signature"
+# A signed document is accepted this long after it was sent (and this far ahead, for clock
+# skew): a captured document cannot be replayed later, even after its delivery id's claim ends.
+MAX_AGE_SECONDS = 300
 
 
 def _repository(data: dict[str, Any]) -> str:
@@ -62,6 +68,27 @@ def repository_name(headers: HeaderMap, body: bytes) -> str:
 
 def verify(headers: HeaderMap, body: bytes, secret: str) -> None:
     check_prefixed_signature(headers, SIGNATURE_HEADER, secret, body)
+
+
+def check_timestamp(data: dict[str, Any], now: float) -> None:
+    """Refuse a document sent more than :data:`MAX_AGE_SECONDS` before ``now`` (or after)."""
+    sent = data.get("timestamp")
+    if isinstance(sent, bool) or not isinstance(sent, int | float):
+        raise PayloadError(
+            "The document has no 'timestamp' (Unix seconds when it was sent), so a replay "
+            "cannot be told apart; update `autobuild git-hook` on the git server."
+        )
+    age = now - sent
+    if age > MAX_AGE_SECONDS:
+        raise PayloadError(
+            f"The document was sent {int(age)} s ago, more than {MAX_AGE_SECONDS} s: a late "
+            "or replayed push is refused (push again, or check the git server's clock)."
+        )
+    if age < -MAX_AGE_SECONDS:
+        raise PayloadError(
+            f"The document's timestamp is {int(-age)} s in the future; check the git "
+            "server's clock."
+        )
 
 
 def _changed_files(push: dict[str, Any], where: str) -> tuple[str, ...] | None:
@@ -78,6 +105,7 @@ def _changed_files(push: dict[str, Any], where: str) -> tuple[str, ...] | None:
 
 def parse(headers: HeaderMap, body: bytes) -> Delivery:
     data = load_json_object(body)
+    check_timestamp(data, time.time())
     given = opt_str(data, "delivery_id", "delivery_id")
     delivery = check_delivery_id(given, "delivery_id") if given else body_delivery_id(body)
     repository = _repository(data)

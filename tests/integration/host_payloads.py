@@ -14,6 +14,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -418,6 +419,7 @@ def git_push(secret: str, repository: str, changes: Sequence[RefChange]) -> Sign
     document = {
         "repository": repository,
         "delivery_id": str(uuid.uuid4()),
+        "timestamp": int(time.time()),
         "pushes": [
             {
                 "ref": change.ref,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +237,7 @@ def test_signed_deliveries_with_a_value_replaced_never_answer_a_server_error(
 ):
     provider, fixture, headers = choice
     if fixture is None:
-        payload = copy.deepcopy(GIT_HOOK_PUSH)
+        payload = {**copy.deepcopy(GIT_HOOK_PUSH), "timestamp": int(time.time())}
     else:
         payload = _rename_repository(json.loads((FIXTURES / fixture).read_text()), provider)
     mutated = copy.deepcopy(payload)

@@ -133,7 +133,9 @@ def test_push_to_an_authenticated_registry_needs_the_configured_credentials(
         REG_USER=auth_registry.username,
         REG_PASSWORD=auth_registry.password,
     )
-    accepted = push_and_build(with_credentials, "refs/heads/master", repo.head())
+    # a new push: the same body again would be a duplicate of the first delivery
+    newer = repo.commit({"README": "pushed again\n"})
+    accepted = push_and_build(with_credentials, "refs/heads/master", newer)
     assert accepted["status"] == "success", accepted
     auth = (auth_registry.username, auth_registry.password)
     assert (

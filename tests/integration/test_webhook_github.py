@@ -145,7 +145,7 @@ def test_skip_marker_is_ignored_naming_the_marker(client):
     assert "[skip ci]" in answer.json["ignored"]
 
 
-def test_redelivery_queues_nothing_and_answers_the_original_builds(client, redis_conn, settings):
+def test_redelivery_queues_nothing_and_answers_the_original_builds(client, clean_redis, settings):
     delivery = str(uuid.uuid4())
     payload = github_push(REPO, "refs/heads/master", SHA)
     first = post_github(client, SECRET, payload, delivery=delivery)
@@ -153,7 +153,7 @@ def test_redelivery_queues_nothing_and_answers_the_original_builds(client, redis
     assert first.status_code == 202
     assert again.status_code == 200
     assert [b["id"] for b in again.json["builds"]] == [b["id"] for b in first.json["builds"]]
-    assert build_queue(redis_conn, settings.queue_name).count == 1
+    assert build_queue(clean_redis, settings.queue_name).count == 1
 
 
 def test_form_encoded_delivery_is_accepted(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ def body(**changes: object) -> bytes:
     document: dict[str, object] = {
         "repository": "team/app",
         "delivery_id": "0b7c7a9e-2d1c-4a55-9a52-6f1d1f3e8c11",
+        "timestamp": int(time.time()),
         "pushes": [
             {
                 "ref": "refs/heads/main",
@@ -129,3 +131,23 @@ def test_sha256_repositories_are_accepted():
 def test_malformed_documents_are_payload_errors(data):
     with pytest.raises(PayloadError):
         git.parse({}, data)
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        (1000.0 - 301, "was sent 301 s ago, more than 300 s"),
+        (1000.0 + 301, "301 s in the future"),
+        (None, "has no 'timestamp'"),
+        ("1000", "has no 'timestamp'"),
+        (True, "has no 'timestamp'"),
+    ],
+)
+def test_a_document_not_sent_within_five_minutes_is_refused(sent: object, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        git.check_timestamp({"timestamp": sent}, now=1000.0)
+
+
+def test_a_document_sent_within_five_minutes_is_accepted() -> None:
+    for sent in (1000.0 - 300, 1000.0, 1000.0 + 300):
+        git.check_timestamp({"timestamp": sent}, now=1000.0)

@@ -115,7 +115,7 @@ def test_top_level_notify_applies_to_every_repository_after_its_own():
             "format: dockerhub sends only build.succeeded",
         ),
         ("- apprise_env: X\n  secret_env: Y", "secret_env is for url targets"),
-        ("- url: https://a.example.com/\n  branches: ['/(/']", "is not a valid regular expression"),
+        ("- url: https://a.example.com/\n  branches: ['/(/']", "is not a valid regex"),
         ("- url: https://a.example.com/\n  header: x", "unknown key 'header' in a notify entry"),
     ],
 )

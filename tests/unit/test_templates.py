@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from buildrules.ruleregex import compile_rule_regex, rule_fullmatch
 from buildrules.templates import (
     Placeholder,
     SourceVariables,
@@ -18,13 +19,13 @@ SHA = "1234567890abcdef1234567890abcdef12345678"
 
 
 def render(text: str, ref: str, source: str | None = None, sha: str = SHA) -> str:
-    found = re.fullmatch(source, ref) if source else None
+    found = rule_fullmatch(source, ref) if source else None
     return Template.parse(text).render(TemplateValues.for_ref(ref, sha, found))
 
 
 def variables(source: str) -> SourceVariables:
     if source.startswith("/"):
-        return SourceVariables.of(source, re.compile(source[1:-1]))
+        return SourceVariables.of(source, compile_rule_regex(source[1:-1]))
     return SourceVariables.of(source, None)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from core.build import BuildStatus
 from core.registry_address import image_path
 from worker.multiplatform import PlatformImage, PushTarget, push_index
+from worker.phases.ancestry import mirror_ancestry
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.build import BuildOutput
 from worker.phases.docker import RegistryTarget, docker_api, registry_target
@@ -66,6 +67,7 @@ class PushPhase(Phase[PushInput, PushOutput]):
             env.watcher,
             env.output(self.name),
             lock_ttl_seconds=context.settings.heartbeat_ttl_seconds,
+            ancestry=mirror_ancestry(env),
         )
         target = given.registry
         with RegistryClient(
