@@ -11,9 +11,10 @@ from app.auth import require_admin
 from app.context import app_context
 from app.errors import ApiError
 from app.filters import UnknownStatusError, parse_statuses
+from app.logpages import page_json, raw_log, wants_page
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
-from core.logs import follow_build, follow_log, read_log
+from core.logs import follow_build, follow_log
 from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -105,9 +106,10 @@ def get_logs(build_id: str) -> Response:
     follow = request.args.get("follow") in ("1", "true", "yes")
     if _wants_event_stream():
         return Response(stream_with_context(_event_stream(build_id)), mimetype="text/event-stream")
-    if not follow:
-        text = "".join(line.render() + "\n" for line in read_log(context.redis, record.id))
-        return Response(text, mimetype="text/plain")
+    if wants_page(request.args):
+        return jsonify(page_json(context.redis, record.id, request.args))
+    if not follow:  # streamed, read in batches: a long log is never held whole
+        return Response(raw_log(context.redis, record.id), mimetype="text/plain")
 
     def lines() -> Iterator[str]:
         for line in follow_log(
