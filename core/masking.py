@@ -60,3 +60,18 @@ def masker_for(settings: Settings, config: NamesSecrets) -> Masker:
     """The masker of a process: every secret the configuration names, and the admin token."""
     return Masker(settings.secret_values(config.secret_env_names()))
 
+
+class NamesBuildSecrets(Protocol):
+    """What names the secrets a repository's builds could see: :class:`buildrules.model.Config`."""
+
+    def build_secret_env_names(self, provider: str, name: str) -> tuple[str, ...]: ...
+
+
+def build_masker_for(
+    settings: Settings, config: NamesBuildSecrets, provider: str, repository: str
+) -> Masker:
+    """The masker of one build's log and error: only the secrets that build could have seen
+    (its repository's, its registry's credentials), never another repository's nor the admin
+    token. Build output is hostile: a secret masked in it is a guess confirmed."""
+    names = config.build_secret_env_names(provider, repository)
+    return Masker(value for value in map(settings.secret, names) if value)
