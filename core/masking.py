@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 from core.settings import Settings
 
 MASK = "******"
-MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words; the loader warns about them
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words (core.secretcheck wants 20)
 # ``scheme://user[:password]@``, found from its ``://`` (a scheme character before it), never from
 # the scheme's start: a pattern that starts a scheme at every letter is quadratic on long letter
 # runs. Possessive: the characters that end each part are not in it, so giving back never helps.

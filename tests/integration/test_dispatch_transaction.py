@@ -406,7 +406,9 @@ def webhook_client(tmp_path, redis_url, clean_redis):
         "        source: main\n"
         "        docker_tag: latest\n"
     )
-    settings = make_settings(config, redis_url, tmp_path, APP_SECRET="app-secret")
+    settings = make_settings(
+        config, redis_url, tmp_path, APP_SECRET="app-webhook-secret-0123456789"
+    )
     return make_app(settings).test_client()
 
 

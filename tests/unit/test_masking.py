@@ -53,10 +53,13 @@ def test_a_process_masker_hides_every_named_secret_that_is_set_and_the_admin_tok
     from core.masking import masker_for
     from core.settings import Settings
 
-    environ = {"REGISTRY_PASSWORD": "hunter2-registry", "AUTOBUILD_ADMIN_TOKEN": "admin-token-1"}
+    environ = {
+        "REGISTRY_PASSWORD": "hunter2-registry",
+        "AUTOBUILD_ADMIN_TOKEN": "admin-token-1-0123456789",
+    }
     settings = Settings.from_env({**environ, "AUTOBUILD_CONFIG": str(Path("x.yml"))})
     masker = masker_for(settings, NamedSecrets())
-    text = masker.mask("pw hunter2-registry token admin-token-1 other UNSET_SECRET")
+    text = masker.mask("pw hunter2-registry token admin-token-1-0123456789 other UNSET_SECRET")
     assert text == f"pw {MASK} token {MASK} other UNSET_SECRET"
 
 
