@@ -8,10 +8,10 @@ from app.auth import require_admin
 from app.context import app_context
 from app.errors import ApiError
 from app.filters import UnknownStatusError, parse_statuses
+from app.logpages import page_json, raw_log, wants_page
 from app.logstreams import stream_response
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
-from core.logs import read_log
 from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -100,5 +100,8 @@ def get_logs(build_id: str) -> Response:
     record = _build(build_id)
     if _wants_event_stream() or request.args.get("follow") in ("1", "true", "yes"):
         return stream_response(record.id, events=_wants_event_stream())  # app/logstreams.py
-    text = "".join(line.render() + "\n" for line in read_log(app_context().redis, record.id))
-    return Response(text, mimetype="text/plain")
+    context = app_context()
+    if wants_page(request.args):  # app/logpages.py: the last lines, or those before a line
+        return jsonify(page_json(context.redis, record.id, request.args))
+    # streamed, read in batches: a long log is never held whole
+    return Response(raw_log(context.redis, record.id), mimetype="text/plain")

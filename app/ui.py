@@ -26,11 +26,12 @@ from app.auth import (
 )
 from app.context import AppContext, app_context
 from app.filters import UnknownStatusError, parse_statuses
+from app.logpages import PAGE_LINES
 from app.phaseview import phases_for
 from app.schedules import next_firings
 from buildrules.model import PROVIDERS, BuildRule, Repository
 from core.build import BuildRecord, BuildStatus, utcnow
-from core.logs import read_log
+from core.logs import read_page
 from core.masking import Masker
 from core.notifications import read_answers
 
@@ -216,12 +217,13 @@ def build_page(build_id: str) -> str | tuple[str, int]:
     record = context.store.get(build_id) if len(build_id) <= 64 else None
     if record is None:
         return _not_found(f"There is no build {build_id!r}.")
-    lines = read_log(context.redis, record.id)
+    lines, earlier = read_page(context.redis, record.id, count=PAGE_LINES)
     repository = context.config.find_repository(record.provider, record.repository)
     return render_template(
         "build.html",
         build=record,
         lines=lines,
+        earlier=earlier,  # the page shows the last lines; the button loads earlier ones
         last_line_id=lines[-1].id if lines else "0",
         phases=phases_for(record),
         pull_command=pull_command(record),

@@ -210,6 +210,18 @@ class Repository:
     def registry_host(self) -> str:
         return registry_host_of(self.image)
 
+    def secret_env_names(self) -> tuple[str, ...]:
+        """The variables of this repository's own secrets: webhook, trigger, build, status, deploy
+        key, env: and notify ones (what a build of it could have seen, with its registries'
+        credentials)."""
+        names = [n for n in (self.webhook_secret_env, self.trigger_token_env) if n]
+        names += [env for _id, env in self.secrets]
+        names += [env for rule in self.build_rules for _id, env in rule.secrets]
+        names += [n for n in (self.status_token_env, self.ssh_key_env) if n]
+        names += [var.secret_env for var in self.env if var.secret_env]
+        names += _notify_env_names(self.notify)
+        return tuple(dict.fromkeys(names))
+
     @property
     def image_path(self) -> str:
         """The repository part of the image, without the registry host."""
@@ -266,15 +278,23 @@ class Config:
         """Every environment variable the configuration names as holding a secret."""
         names: list[str] = []
         for repository in self.repositories:
-            names += [n for n in (repository.webhook_secret_env, repository.trigger_token_env) if n]
-            names += [env for _id, env in repository.secrets]
-            names += [env for rule in repository.build_rules for _id, env in rule.secrets]
-            names += [n for n in (repository.status_token_env, repository.ssh_key_env) if n]
-            names += [var.secret_env for var in repository.env if var.secret_env]
-            names += _notify_env_names(repository.notify)
+            names += repository.secret_env_names()
         names += _notify_env_names(self.notify)
         for registry in self.registries:
             names += [n for n in (registry.username_env, registry.password_env) if n]
+        return tuple(dict.fromkeys(names))
+
+    def build_secret_env_names(self, provider: str, name: str) -> tuple[str, ...]:
+        """The secrets a build of one repository could have seen: its own, and the credentials
+        of the registry it pushes to. Never another repository's (masking them in its log would
+        tell a build which guesses are right)."""
+        repository = self.find_repository(provider, name)
+        if repository is None:
+            return ()
+        names = list(repository.secret_env_names())
+        for registry in self.registries:
+            if registry.host == repository.registry_host:
+                names += [n for n in (registry.username_env, registry.password_env) if n]
         return tuple(dict.fromkeys(names))
 
 

@@ -1,7 +1,8 @@
 """``autobuild check-config [PATH]``: validate a configuration without starting anything.
 
 Exit 0 and ``OK: N repositories`` when it is valid; exit 1 with one ``FILE:LINE: message`` line
-per problem (on stdout, like a linter) when it is not.
+per problem (on stdout, like a linter) when it is not, or with one line per secret set in the
+environment that is shorter than 20 characters (webhook secrets, trigger tokens, the admin token).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from buildrules.loader import ConfigError, load
+from core.secretcheck import short_secrets
 from core.settings import Settings, SettingsError
 
 
@@ -46,6 +48,15 @@ def run(args: argparse.Namespace) -> int:
         config = load(path)
     except ConfigError as error:
         print(error)
+        return 1
+    try:
+        short = short_secrets(Settings.from_env(), config)
+    except SettingsError as exc:
+        print(f"autobuild check-config: {exc}")
+        return 1
+    for problem in short:  # the secrets set in this environment, as the processes would see them
+        print(f"autobuild check-config: {problem}")
+    if short:
         return 1
     count = len(config.repositories)
     rules = sum(len(r.build_rules) for r in config.repositories)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from buildrules.model import Config
+from core.secretcheck import short_secrets
 from core.settings import Settings
 
 
@@ -13,7 +14,8 @@ class ConfigStartupError(SystemExit):
 
 
 def load_or_exit(settings: Settings) -> Config:
-    """The configuration, or exit 1 after printing one ``FILE:LINE: message`` line per problem."""
+    """The configuration, or exit 1 after printing one ``FILE:LINE: message`` line per problem,
+    or one line per secret shorter than 20 characters (:mod:`core.secretcheck`)."""
     from buildrules.loader import ConfigError, load
 
     try:
@@ -21,4 +23,9 @@ def load_or_exit(settings: Settings) -> Config:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         raise ConfigStartupError(1) from None
+    short = short_secrets(settings, config)
+    for problem in short:
+        print(f"autobuild: {problem}", file=sys.stderr)
+    if short:
+        raise ConfigStartupError(1)
     return config

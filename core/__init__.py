@@ -33,6 +33,7 @@ BASE_MODULES = frozenset(
         "core.gitcmd",
         "core.gitnames",
         "core.logfmt",
+        "core.loglines",
         "core.logs",
         "core.masking",
         "core.metrics",

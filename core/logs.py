@@ -10,11 +10,20 @@ from typing import Any
 import redis
 
 from core.build import BuildRecord, utcnow
+from core.loglines import cut_line, truncated_line
 from core.masking import Masker
 from core.settings import Settings
-from core.store import BuildStore, log_key
+from core.store import PREFIX, BuildStore, log_key
 
 DEFAULT_MAX_LINES = 20_000
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+
+def log_bytes_key(build_id: str) -> str:
+    """The bytes of text stored in a build's log so far (all attempts), kept as long as it."""
+    return f"{PREFIX}logbytes:{build_id}"
+
+
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 
 
@@ -32,7 +41,10 @@ class LogLine:
 
 
 class BuildLog:
-    """Appends lines to one build's log. Text is masked before it is stored."""
+    """Appends lines to one build's log. Text is masked before it is stored.
+
+    A line is cut at 16 KiB; once the log holds ``max_bytes`` of text, one "Log truncated" line
+    is stored and nothing after it (the count is kept in Redis, so every attempt shares it)."""
 
     def __init__(
         self,
@@ -42,31 +54,49 @@ class BuildLog:
         *,
         max_lines: int = DEFAULT_MAX_LINES,
         retention_seconds: int = DEFAULT_RETENTION_SECONDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.redis = connection
         self.key = log_key(build_id)
+        self.bytes_key = log_bytes_key(build_id)
         self.masker = masker or Masker()
         self.max_lines = max_lines
         self.retention_seconds = retention_seconds
+        self.max_bytes = max_bytes
+        self._stored: int | None = None  # bytes in the log: read from Redis at the first line
 
     @classmethod
     def for_settings(
         cls, connection: redis.Redis, build_id: str, masker: Masker, settings: Settings
     ) -> BuildLog:
-        """A log bounded as configured: AUTOBUILD_LOG_MAX_LINES, AUTOBUILD_LOG_RETENTION_DAYS."""
+        """A log bounded as configured: AUTOBUILD_LOG_MAX_LINES, AUTOBUILD_LOG_MAX_BYTES and
+        AUTOBUILD_LOG_RETENTION_DAYS."""
         return cls(
             connection,
             build_id,
             masker,
             max_lines=max(settings.log_max_lines, 1),
             retention_seconds=max(settings.log_retention_days, 1) * 24 * 3600,
+            max_bytes=max(settings.log_max_bytes, 1),
         )
 
     def append(self, text: str, phase: str | None = None, *, marker: bool = False) -> None:
-        fields: dict[str, str] = {
-            "t": utcnow().isoformat(),
-            "l": self.masker.mask(text.rstrip("\n")),
-        }
+        """Store one line (cut, then masked), unless the log is full: past ``max_bytes``, the
+        first line that does not fit becomes the "Log truncated" line and later ones are
+        dropped. Callers feed the no-output watchdog themselves, whether a line is kept or not."""
+        stored = self.stored_bytes()
+        if stored > self.max_bytes:
+            return
+        line = self.masker.mask(cut_line(text.rstrip("\n")))
+        size = len(line.encode())
+        if stored + size > self.max_bytes:
+            line, size, phase, marker = (
+                truncated_line(self.max_bytes),
+                self.max_bytes + 1,
+                None,
+                False,
+            )
+        fields: dict[str, str] = {"t": utcnow().isoformat(), "l": line}
         if phase:
             fields["p"] = phase
         if marker:
@@ -74,7 +104,20 @@ class BuildLog:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.key, fields, maxlen=self.max_lines, approximate=True)  # type: ignore[arg-type]
         pipe.expire(self.key, self.retention_seconds)
+        if size > self.max_bytes:
+            pipe.set(self.bytes_key, size, ex=self.retention_seconds)
+        else:
+            pipe.incrby(self.bytes_key, size)
+            pipe.expire(self.bytes_key, self.retention_seconds)
         pipe.execute()
+        self._stored = size if size > self.max_bytes else stored + size
+
+    def stored_bytes(self) -> int:
+        """The bytes of text in the log (more than ``max_bytes`` once it was truncated)."""
+        if self._stored is None:
+            value: Any = self.redis.get(self.bytes_key)
+            self._stored = int(value) if value else 0
+        return self._stored
 
     def phase(self, phase: str, text: str) -> None:
         """A phase marker line, e.g. ``phase("clone", "Cloning ...")``: flagged as a marker in
@@ -100,6 +143,29 @@ def read_log(
     start = "(" + after if after not in ("0", "0-0", "-") else "-"
     entries: Any = connection.xrange(log_key(build_id), min=start, max="+", count=count)
     return [_decode(entry_id, fields) for entry_id, fields in entries]
+
+
+def read_page(
+    connection: redis.Redis, build_id: str, before: str | None = None, count: int = 1000
+) -> tuple[list[LogLine], bool]:
+    """The last ``count`` lines (before the entry id ``before``, when given), oldest first, and
+    whether there are earlier ones: a page of a log, however long the log is."""
+    end = "(" + before if before else "+"
+    entries: Any = connection.xrevrange(log_key(build_id), max=end, min="-", count=count + 1)
+    lines = [_decode(entry_id, fields) for entry_id, fields in entries[:count]]
+    lines.reverse()
+    return lines, len(entries) > count
+
+
+def iter_log(connection: redis.Redis, build_id: str, batch: int = 1000) -> Iterator[LogLine]:
+    """Every line, read ``batch`` at a time (``XRANGE ... COUNT``): the reader holds one batch."""
+    after = "0"
+    while True:
+        lines = read_log(connection, build_id, after, count=batch)
+        yield from lines
+        if len(lines) < batch:
+            return
+        after = lines[-1].id
 
 
 def follow_log(

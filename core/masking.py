@@ -11,8 +11,12 @@ from urllib.parse import quote, quote_plus
 from core.settings import Settings
 
 MASK = "******"
-MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words; the loader warns about them
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@")
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words (core.secretcheck wants 20)
+# ``scheme://user[:password]@``, found from its ``://`` (a scheme character before it), never from
+# the scheme's start: a pattern that starts a scheme at every letter is quadratic on long letter
+# runs. Possessive: the characters that end each part are not in it, so giving back never helps.
+# It starts with the literal ``://``, which the engine searches for quickly.
+_URL_CREDENTIALS = re.compile(r"://(?<=[a-zA-Z0-9+.-]://)[^/@\s:]++(?::[^/@\s]*+)?@")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -43,7 +47,7 @@ class Masker:
     def mask(self, text: str) -> str:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
-        return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+        return _URL_CREDENTIALS.sub(f"://{MASK}@", text)
 
 
 class NamesSecrets(Protocol):
@@ -55,3 +59,19 @@ class NamesSecrets(Protocol):
 def masker_for(settings: Settings, config: NamesSecrets) -> Masker:
     """The masker of a process: every secret the configuration names, and the admin token."""
     return Masker(settings.secret_values(config.secret_env_names()))
+
+
+class NamesBuildSecrets(Protocol):
+    """What names the secrets a repository's builds could see: :class:`buildrules.model.Config`."""
+
+    def build_secret_env_names(self, provider: str, name: str) -> tuple[str, ...]: ...
+
+
+def build_masker_for(
+    settings: Settings, config: NamesBuildSecrets, provider: str, repository: str
+) -> Masker:
+    """The masker of one build's log and error: only the secrets that build could have seen
+    (its repository's, its registry's credentials), never another repository's nor the admin
+    token. Build output is hostile: a secret masked in it is a guess confirmed."""
+    names = config.build_secret_env_names(provider, repository)
+    return Masker(value for value in map(settings.secret, names) if value)

@@ -23,6 +23,7 @@ DEFAULT_QUEUE_NAME = "autobuild"
 DEFAULT_MAX_QUEUED_BUILDS = 500
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
+DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024  # text stored per build log; past it, one truncated line
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
 DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
 DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
@@ -131,6 +132,7 @@ class Settings:
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
     log_max_lines: int = DEFAULT_LOG_MAX_LINES
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     url: str = DEFAULT_URL  # AUTOBUILD_URL: the API the CLI talks to
     api_token: str | None = field(default=None, repr=False)  # AUTOBUILD_TOKEN, else the admin token
@@ -187,6 +189,7 @@ class Settings:
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
             private=_bool_from_env(env, "AUTOBUILD_PRIVATE"),
             log_max_lines=_int_from_env(env, "AUTOBUILD_LOG_MAX_LINES", DEFAULT_LOG_MAX_LINES),
+            log_max_bytes=_int_from_env(env, "AUTOBUILD_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES),
             log_retention_days=_int_from_env(
                 env, "AUTOBUILD_LOG_RETENTION_DAYS", DEFAULT_LOG_RETENTION_DAYS
             ),

@@ -28,6 +28,7 @@ from buildrules.model import Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.logfmt import build_context as logging_for_build
 from core.logs import BuildLog
+from core.masking import build_masker_for
 from core.progress import PhaseStatus, Progress
 from core.recovery import requeue_or_end
 from core.settings import Settings
@@ -58,7 +59,12 @@ class BuildRun:
         self.context = context
         self.record = record
         self.attempt = record.attempt
-        self.log = BuildLog.for_settings(context.redis, record.id, context.masker, context.settings)
+        # The build's log and error hide its own repository's secrets only (an oracle otherwise);
+        # the process's log keeps the full masker (context.masker).
+        self.masker = build_masker_for(
+            context.settings, context.config, record.provider, record.repository
+        )
+        self.log = BuildLog.for_settings(context.redis, record.id, self.masker, context.settings)
         self.deadline: Deadline | None = None
         self.watcher: BuildWatcher | None = None
         self.repository_config: Repository | None = None
@@ -210,7 +216,7 @@ class BuildRun:
     def fail(self, outcome: Outcome, exc: BaseException, delay: float | None = None) -> str:
         """Record how the attempt ended (masked): queued again for an infrastructure failure
         with attempts left, else a terminal failure; unless the build already ended otherwise."""
-        message = self.context.masker.mask(outcome.message)
+        message = self.masker.mask(outcome.message)
         if not isinstance(exc, WorkerError):
             details = "".join(traceback.format_exception(exc))
             logger.error(
@@ -288,14 +294,15 @@ def record_lost_build(
     if attempt is not None and record.attempt != attempt:
         return False
     repository = context.config.find_repository(record.provider, record.repository)
+    masker = build_masker_for(context.settings, context.config, record.provider, record.repository)
     result = requeue_or_end(
         context.store,
         context.queue(),
         repository,
         record,
-        context.masker.mask(reason),
+        masker.mask(reason),
         expect=RUNNING_STATUSES | {BuildStatus.QUEUED},
-        log=BuildLog.for_settings(context.redis, build_id, context.masker, context.settings),
+        log=BuildLog.for_settings(context.redis, build_id, masker, context.settings),
     )
     return result is not None
 

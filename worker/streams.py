@@ -15,36 +15,72 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.loglines import CUT_MARKER, MAX_LINE_CHARS, cut_line
+
 # Per-layer statuses that only say a layer is queued: noise in a build log.
 QUIET_STATUSES = frozenset({"Preparing", "Waiting", "Pulling fs layer"})
 STEP_RE = re.compile(r"^Step (?P<step>\d+)/(?P<total>\d+) : ")
 
 
 class LineAssembler:
-    """Re-assembles ``stream`` fragments into whole lines.
+    """Re-assembles ``stream`` fragments into whole lines, in time linear in their length.
 
-    ``\\r`` inside a line (progress bars) keeps what a terminal would show: the last segment.
+    ``\\r`` inside a line (progress bars) keeps what a terminal would show: the last segment. A
+    line longer than ``limit`` characters keeps its first ``limit`` and ends with the cut marker;
+    the rest of it is dropped as it arrives, so one endless line holds at most about twice
+    ``limit`` characters.
     """
 
-    def __init__(self) -> None:
-        self._buffer = ""
+    def __init__(self, limit: int = MAX_LINE_CHARS) -> None:
+        self.limit = limit
+        self._parts: list[str] = []
+        self._size = 0
+        self._cut = False  # the current line passed the limit: drop the rest of it
 
     def feed(self, fragment: str) -> list[str]:
-        self._buffer += fragment
-        if "\n" not in self._buffer:
-            return []
-        *complete, self._buffer = self._buffer.split("\n")
-        return [_terminal_view(line) for line in complete]
+        lines: list[str] = []
+        start = 0
+        newline = fragment.find("\n")
+        while newline != -1:
+            self._add(fragment[start:newline])
+            lines.append(self._take())
+            start = newline + 1
+            newline = fragment.find("\n", start)
+        self._add(fragment[start:])
+        return lines
 
     def flush(self) -> list[str]:
         """The unterminated rest, as a line (if there is one)."""
-        rest, self._buffer = self._buffer, ""
-        line = _terminal_view(rest)
+        line = self._take()
         return [line] if line else []
 
     @property
     def pending(self) -> str:
-        return self._buffer
+        return "".join(self._parts)
+
+    def _add(self, text: str) -> None:
+        if self._cut or not text:
+            return
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > 2 * self.limit:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Keep what a terminal would show; past the limit, keep the first part and cut."""
+        text = "".join(self._parts)
+        carriage = text.rfind("\r", 0, len(text) - 1)
+        if carriage != -1:
+            text = text[carriage + 1 :]
+        if len(text) > self.limit:
+            text, self._cut = text[: self.limit], True
+        self._parts, self._size = [text], len(text)
+
+    def _take(self) -> str:
+        line = _terminal_view("".join(self._parts))
+        line = f"{line} {CUT_MARKER}" if self._cut else cut_line(line, self.limit)
+        self._parts, self._size, self._cut = [], 0, False
+        return line
 
 
 def _terminal_view(line: str) -> str:

@@ -31,13 +31,41 @@
 
   function appendLine(line) {
     const stick = follow.checked;
-    const time = new Date(line.time);
-    const span = A.el("span", { class: line.marker ? "line marker" : "line", dataset: { phase: line.phase || "" } },
-      A.el("time", { datetime: line.time }, time.toISOString().slice(11, 19)), " " + line.text);
+    const span = lineNode(line);
     logNode.append(span, "\n");
     markErrorLine(span);
     logEmpty.hidden = true;
     if (stick) logNode.scrollTop = logNode.scrollHeight;
+  }
+
+  function lineNode(line) {
+    const time = new Date(line.time);
+    return A.el("span", { class: line.marker ? "line marker" : "line", dataset: { phase: line.phase || "" } },
+      A.el("time", { datetime: line.time }, time.toISOString().slice(11, 19)), " " + line.text);
+  }
+
+  /* The page shows the last lines of a long log; earlier ones come a page at a time. */
+  async function loadEarlier(button) {
+    button.disabled = true;
+    try {
+      const url = root.dataset.logs + "?lines=1000&before=" + encodeURIComponent(button.dataset.before);
+      const page = await A.api(url);
+      const nodes = [];
+      page.lines.forEach(function (line) {
+        const span = lineNode(line);
+        markErrorLine(span);
+        nodes.push(span, "\n");
+      });
+      const height = logNode.scrollHeight;
+      logNode.prepend.apply(logNode, nodes);
+      logNode.scrollTop += logNode.scrollHeight - height;  /* keep the lines in view where they were */
+      if (page.lines.length) button.dataset.before = page.lines[0].id;
+      document.getElementById("log-earlier").hidden = !page.earlier;
+    } catch (error) {
+      A.showMessage(message, error.message, true);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function openStream() {
@@ -271,6 +299,8 @@
   /* -- start -------------------------------------------------------------------------------------- */
 
   markErrorLines();
+  const earlier = document.getElementById("load-earlier");
+  if (earlier) earlier.addEventListener("click", function () { loadEarlier(earlier); });
   follow.addEventListener("change", function () {
     if (follow.checked) logNode.scrollTop = logNode.scrollHeight;
   });

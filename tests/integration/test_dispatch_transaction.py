@@ -406,7 +406,9 @@ def webhook_client(tmp_path, redis_url, clean_redis):
         "        source: main\n"
         "        docker_tag: latest\n"
     )
-    settings = make_settings(config, redis_url, tmp_path, APP_SECRET="app-secret")
+    settings = make_settings(
+        config, redis_url, tmp_path, APP_SECRET="app-webhook-secret-0123456789"
+    )
     return make_app(settings).test_client()
 
 
@@ -420,8 +422,8 @@ def test_a_delivery_is_counted_once_and_a_redelivery_as_ignored(
 ):
     caplog.set_level(logging.INFO, logger="app")
     payload = github_push("octo/app", "refs/heads/main", "1" * 40)
-    first = post_github(webhook_client, "app-secret", payload, delivery="d-1")
-    again = post_github(webhook_client, "app-secret", payload, delivery="d-1")
+    first = post_github(webhook_client, "app-webhook-secret-0123456789", payload, delivery="d-1")
+    again = post_github(webhook_client, "app-webhook-secret-0123456789", payload, delivery="d-1")
     assert (first.status_code, again.status_code) == (202, 200)
     assert deliveries(clean_redis) == {"github|queued": 1, "github|ignored": 1}
     (build,) = first.get_json()["builds"]
@@ -440,7 +442,9 @@ def test_an_answer_that_fails_after_the_builds_are_queued_is_counted_as_its_answ
 
     monkeypatch.setattr("app.webhooks.jsonify", broken)
     answer = post_github(
-        webhook_client, "app-secret", github_push("octo/app", "refs/heads/main", "2" * 40)
+        webhook_client,
+        "app-webhook-secret-0123456789",
+        github_push("octo/app", "refs/heads/main", "2" * 40),
     )
     assert answer.status_code == 500
     assert clean_redis.zcard(QUEUED_BUILDS) == 1  # queued all the same

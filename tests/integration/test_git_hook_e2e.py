@@ -34,7 +34,7 @@ from tests.integration.webhook_helpers import (
     run_burst_worker,
 )
 
-SECRET = "git-hook-e2e-secret"
+SECRET = "git-hook-e2e-secret-value-0123"
 QUEUED_LINE = re.compile(
     r"^remote: autobuild: build (?P<type>branch|tag) (?P<name>\S+) -> (?P<tags>.+) "
     r"\(queued\): (?P<url>http://127\.0\.0\.1:\d+/builds/(?P<id>[0-9A-Za-z_-]+))\s*$",

@@ -17,7 +17,7 @@ from tests.integration.webhook_helpers import (
     run_burst_worker,
 )
 
-SECRET = "e2e-webhook-secret"
+SECRET = "e2e-webhook-secret-value-0123"
 REPO = "octo/e2e"
 
 

@@ -35,7 +35,7 @@ from tests.integration.webhook_helpers import (
     run_burst_worker,
 )
 
-SECRET = "rules-e2e-secret"
+SECRET = "rules-e2e-webhook-secret-value"
 
 
 @pytest.fixture

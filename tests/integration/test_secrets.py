@@ -2,13 +2,13 @@
 leak it, and shown to appear nowhere it could be read back.
 
 The secrets: the webhook secret, the trigger token, the registry password, the admin token, and a
-token inside a clone URL. The places they are planted: a RUN step that prints them, a push with a
-wrong password, a fetch that fails (a clone URL with credentials; a git helper that prints a
-secret), an exception in the web process and one in the worker. The places searched: the stored
-build log, every API answer (build JSON, the logs endpoint as text and as Server-Sent Events, error
-answers), the process logs (the web app's log records, the worker process's stderr) and the image
-(configuration, environment, labels, history, and every byte of ``docker save``; the context in it
-carries no ``.git``).
+token inside a clone URL. The places they are planted: a RUN step that prints its repository's, a
+push with a wrong password, a fetch that fails (a clone URL with credentials; a git helper that
+prints a secret), an exception in the web process and one in the worker. The places searched: the
+stored build log, every API answer (build JSON, the logs endpoint as text and as Server-Sent Events,
+error answers), the process logs (the web app's log records, the worker process's stderr) and the
+image (configuration, environment, labels, history, and every byte of ``docker save``; the context
+in it carries no ``.git``).
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def plant(tmp_path, redis_url, make_git_repo, base_image, auth_registry, steps: 
     password = auth_registry.password
     secrets = [WEBHOOK_SECRET, TRIGGER_TOKEN, password, ADMIN_TOKEN]
     b64 = base64.b64encode(password.encode()).decode()
-    body = steps.format(printed=" ".join(secrets), b64=b64)
+    # A build's log hides the secrets its repository has (the admin token is no build's: masking
+    # it in build output would tell a guessing build it guessed right; test_build_log_masking.py)
+    body = steps.format(printed=" ".join(secrets[:3]), b64=b64)
     repo = make_git_repo(
         {
             "Dockerfile": (
@@ -181,7 +183,7 @@ def test_secrets_printed_by_a_build_reach_no_log_answer_or_process_output(
     record = client.get(f"/api/v1/builds/{build_id}").get_json()
     assert record["status"] == "success", (record["error"], worker.stderr[-3000:])
     log = "\n".join(line.text for line in read_log(clean_redis, build_id))
-    assert "careless step prints ****** ****** ****** ****** and ******" in log  # it did print
+    assert "careless step prints ****** ****** ****** and ******" in log  # it did print
     assert_absent(secrets, "the stored log", log)
     for where, body in _answers(client, build_id):
         assert_absent(secrets, where, body)

@@ -208,6 +208,6 @@ def test_private_mode_keeps_webhooks_health_login_and_static_files_open(private_
 
 
 def test_a_trigger_token_does_not_open_a_private_ui(client_for):
-    client = client_for(AUTOBUILD_PRIVATE="1", UI_TRIGGER_TOKEN="trigger-only-token")
+    client = client_for(AUTOBUILD_PRIVATE="1", UI_TRIGGER_TOKEN="trigger-only-token-0123456789")
     bearer = {"Authorization": "Bearer trigger-only-token"}
     assert client.get("/api/v1/builds", headers=bearer).status_code == 401

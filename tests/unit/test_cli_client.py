@@ -97,9 +97,11 @@ def test_the_url_and_token_come_from_the_environment():
     assert client.base_url == "http://ab.example:9000"
     assert client.session.headers["Authorization"] == "Bearer t"
     assert ApiClient.from_env({}).base_url == "http://127.0.0.1:8000"
-    admin = ApiClient.from_env({"AUTOBUILD_ADMIN_TOKEN": "admin-token"})
-    assert admin.token == "admin-token"
-    assert "admin-token" not in repr(Settings.from_env({"AUTOBUILD_TOKEN": "admin-token"}))
+    admin = ApiClient.from_env({"AUTOBUILD_ADMIN_TOKEN": "admin-token-0123456789"})
+    assert admin.token == "admin-token-0123456789"
+    assert "admin-token-0123456789" not in repr(
+        Settings.from_env({"AUTOBUILD_TOKEN": "admin-token-0123456789"})
+    )
 
 
 def test_an_unreachable_server_is_one_clear_line():

@@ -22,7 +22,7 @@ import pytest
 from app.hosts import git as git_host
 from cli import git_hook
 
-SECRET = "hook-secret"
+SECRET = "git-hook-secret-value-0123"
 ZERO = "0" * 40
 HOOK_SOURCE = Path(git_hook.__file__)
 

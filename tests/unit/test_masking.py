@@ -1,5 +1,8 @@
 import base64
+import time
 from urllib.parse import quote
+
+import pytest
 
 from core.masking import MASK, Masker
 
@@ -50,8 +53,37 @@ def test_a_process_masker_hides_every_named_secret_that_is_set_and_the_admin_tok
     from core.masking import masker_for
     from core.settings import Settings
 
-    environ = {"REGISTRY_PASSWORD": "hunter2-registry", "AUTOBUILD_ADMIN_TOKEN": "admin-token-1"}
+    environ = {
+        "REGISTRY_PASSWORD": "hunter2-registry",
+        "AUTOBUILD_ADMIN_TOKEN": "admin-token-1-0123456789",
+    }
     settings = Settings.from_env({**environ, "AUTOBUILD_CONFIG": str(Path("x.yml"))})
     masker = masker_for(settings, NamedSecrets())
-    text = masker.mask("pw hunter2-registry token admin-token-1 other UNSET_SECRET")
+    text = masker.mask("pw hunter2-registry token admin-token-1-0123456789 other UNSET_SECRET")
     assert text == f"pw {MASK} token {MASK} other UNSET_SECRET"
+
+
+def test_credentials_after_a_scheme_are_masked_wherever_the_scheme_starts():
+    masker = Masker()
+    assert masker.mask("git+ssh://git:pw@h/x") == f"git+ssh://{MASK}@h/x"
+    assert masker.mask("url=s3://key:secret@bucket") == f"url=s3://{MASK}@bucket"
+    assert masker.mask("a://b plain :// x@y") == "a://b plain :// x@y"  # no credentials
+    assert masker.mask(("x" * 40) + "://u:p@h") == "x" * 40 + f"://{MASK}@h"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A" * (1 << 20),  # the review's line: a long letter run without ://
+        "a://" * (1 << 18),
+        ("a" * 40 + "://b:") * 20_000,
+        "x://y:" + "z" * (1 << 20),
+        SECRET[:-1] * 50_000,
+    ],
+    ids=["letters", "schemes", "schemes-with-colons", "long-password", "near-secret"],
+)
+def test_masking_a_one_mib_line_takes_linear_time(text):
+    masker = Masker([SECRET, "whsec-3f9a1c77e2b54d0c"])
+    started = time.perf_counter()
+    masker.mask(text)
+    assert time.perf_counter() - started < 2  # a hang guard only: bench/loglines.py times it

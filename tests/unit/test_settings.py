@@ -17,11 +17,15 @@ def test_defaults_follow_the_contract():
 
 def test_environment_overrides_defaults():
     settings = Settings.from_env(
-        {"AUTOBUILD_CONFIG": "/etc/ab.yml", "PORT": "9000", "AUTOBUILD_ADMIN_TOKEN": "t0ken-value"}
+        {
+            "AUTOBUILD_CONFIG": "/etc/ab.yml",
+            "PORT": "9000",
+            "AUTOBUILD_ADMIN_TOKEN": "t0ken-value-0123456789",
+        }
     )
     assert settings.config_path == Path("/etc/ab.yml")
     assert settings.port == 9000
-    assert settings.admin_token == "t0ken-value"
+    assert settings.admin_token == "t0ken-value-0123456789"
 
 
 def test_secrets_are_read_by_the_name_the_yaml_gives():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.loglines import CUT_MARKER, MAX_LINE_CHARS
 from worker.docker_build import consume_build_stream, validate_reference
 from worker.errors import DaemonError, DockerBuildError, PushError, UserBuildError
 from worker.push import consume_push_stream
@@ -222,3 +225,31 @@ def test_a_push_stream_without_a_digest_is_not_a_success():
 def test_a_malformed_digest_is_refused():
     with pytest.raises(PushError, match="malformed digest"):
         consume_push_stream([{"aux": {"Digest": "sha256:xyz"}}], "r/x:latest", lambda line: None)
+
+
+# --- hostile lines: cut at 16 KiB, assembled in linear time ---------------------------------------
+
+
+def test_a_line_longer_than_16_kib_is_cut_with_a_marker():
+    assembler = LineAssembler()
+    lines = assembler.feed("x" * 40_000 + "\nnext\n")
+    assert lines == ["x" * MAX_LINE_CHARS + " " + CUT_MARKER, "next"]
+    assert CUT_MARKER == "… line cut at 16 KiB"
+
+
+def test_a_one_mib_line_in_small_fragments_is_assembled_in_linear_time_and_memory():
+    assembler = LineAssembler()
+    started = time.perf_counter()
+    for _ in range(1024):
+        assert assembler.feed("A" * 1024) == []
+        assert len(assembler.pending) <= 3 * MAX_LINE_CHARS  # the dropped rest is not kept
+    (line,) = assembler.feed("\n")
+    assert time.perf_counter() - started < 2  # a hang guard only: bench/loglines.py times it
+    assert line == "A" * MAX_LINE_CHARS + " " + CUT_MARKER
+
+
+def test_a_long_progress_bar_keeps_its_last_state_rather_than_being_cut():
+    assembler = LineAssembler()
+    for percent in range(10_000):
+        assembler.feed(f"\rprogress {percent:>5}%")
+    assert assembler.feed("\n") == ["progress  9999%"]
