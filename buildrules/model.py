@@ -184,6 +184,7 @@ class Repository:
     api_url: str | None = None  # the host's API root; None: the public host's
     status_context: str | None = None  # None: autobuild/<image>:<first tag>
     notify: tuple[NotifyTarget, ...] = ()
+    pull_registries: tuple[str, ...] = ()  # registries whose credentials builds get, besides ours
 
     @property
     def key(self) -> tuple[str, str]:
@@ -214,6 +215,13 @@ class Repository:
     def images(self) -> tuple[str, ...]:
         """Every image this repository pushes to, repository image first."""
         return tuple(dict.fromkeys([self.image, *(self.image_for(r) for r in self.build_rules)]))
+
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """The registries whose credentials this repository's builds receive: the hosts of its
+        images (where it pushes), then its ``pull_registries``."""
+        hosts = [registry_host_of(image) for image in self.images]
+        return tuple(dict.fromkeys([*hosts, *self.pull_registries]))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from worker.docker_build import (
     LABEL_SOURCE,
     BuildRequest,
 )
+from worker.errors import DockerBuildError
 from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.clone import CloneOutput
@@ -31,6 +32,7 @@ from worker.phases.docker import (
     registry_credentials,
     registry_target,
 )
+from worker.pull_access import explain_refused_pull
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             choice=choice_for(repository, record),
             secrets=secret_values(repository, record.rule_indexes, env.context.settings),
             registry_auth=session_credentials(
-                registry_credentials(env.context.settings, env.context.config)
+                registry_credentials(env.context.settings, env.context.config, repository)
             ),
         )
 
@@ -131,15 +133,18 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             secrets=given.secrets,
             registry_auth=given.registry_auth,
         )
-        images = build_platforms(
-            api,
-            choice,
-            request,
-            env.deadline,
-            on_line=env.output(self.name),
-            checkpoint=env.checkpoint(self.activity),
-            progress=env.progress,
-        )
+        try:
+            images = build_platforms(
+                api,
+                choice,
+                request,
+                env.deadline,
+                on_line=env.output(self.name),
+                checkpoint=env.checkpoint(self.activity),
+                progress=env.progress,
+            )
+        except DockerBuildError as exc:
+            raise explain_refused_pull(exc, env.repository.credential_hosts) from exc
         output = BuildOutput(choice, images)
         if output.image_id is not None:
             env.log.append(f"Built image {output.image_id}", phase=self.name)
