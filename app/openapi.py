@@ -8,6 +8,7 @@ against it (no answer is ever a 5xx, and every answer is one this document lists
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -448,6 +449,17 @@ NOTIFICATION_PATHS: JsonObject = {
 }
 
 
+def _guessing_limited(paths: JsonObject) -> JsonObject:
+    """Every operation may answer 429 to a client past its failed-credential limit
+    (:mod:`app.hardening`), whatever else it answers."""
+    limited = _error("Too many failed credential checks from this client (Retry-After).")
+    paths = copy.deepcopy(paths)  # NOTIFICATION_PATHS is shared
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"].setdefault("429", limited)
+    return paths
+
+
 def document() -> JsonObject:
     """The OpenAPI document (a new dict each time)."""
     return {
@@ -457,7 +469,7 @@ def document() -> JsonObject:
             "version": "1",
             "description": "Webhooks from git hosts in, builds and their logs out.",
         },
-        "paths": {**_operations(), **NOTIFICATION_PATHS},
+        "paths": _guessing_limited({**_operations(), **NOTIFICATION_PATHS}),
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -495,7 +507,7 @@ def document() -> JsonObject:
                 },
                 "Readiness": {
                     "type": "object",
-                    "required": ["ready", "checks"],
+                    "required": ["ready"],  # private mode: anonymous callers get only this
                     "properties": {
                         "ready": {"type": "boolean"},
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -14,6 +14,7 @@ from app.hosts.base import (
     SignatureError,
 )
 from app.metrics import note_delivery
+from app.private_answers import hidden_in_private
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
 from core.build import Trigger
@@ -36,7 +37,10 @@ def _find_repository(
     name = host.repository_name(request.headers, body)
     repository = context.config.find_repository(provider, name)
     if repository is None:
-        raise ApiError(404, f"Repository {name!r} is not configured for provider {provider!r}.")
+        raise hidden_in_private(
+            context,
+            ApiError(404, f"Repository {name!r} is not configured for provider {provider!r}."),
+        )
     return repository
 
 
@@ -49,8 +53,12 @@ def _verify(context: AppContext, repository: Repository, host: HostModule, body:
             if variable
             else "add webhook_secret_env to its configuration and set that variable"
         )
-        raise ApiError(
-            401, f"Webhooks for {repository.name} are refused until a secret is configured: {hint}."
+        raise hidden_in_private(
+            context,
+            ApiError(
+                401,
+                f"Webhooks for {repository.name} are refused until a secret is configured: {hint}.",
+            ),
         )
     host.verify(request.headers, body, secret)
 
@@ -80,7 +88,7 @@ def receive(provider: str) -> Response:
     except PingWithoutRepository as ping:
         return _ignored(str(ping))
     except SignatureError as exc:
-        raise ApiError(401, str(exc)) from exc
+        raise hidden_in_private(context, ApiError(401, str(exc))) from exc
     except PayloadError as exc:
         raise ApiError(400, str(exc)) from exc
     if delivery.ignored:
