@@ -37,6 +37,7 @@ def trigger(provider: str, name: str) -> Response:
             context.store, context.queue, repository, plans,
             trigger=Trigger.MANUAL, delivery_id=None,
             max_queued=context.settings.max_queued_builds,
+            max_queued_per_repository=context.settings.max_queued_per_repository,
         )  # fmt: skip
     except TriggerError as refused:
         raise ApiError(refused.status, str(refused)) from refused

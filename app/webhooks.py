@@ -105,6 +105,7 @@ def receive(provider: str) -> Response:
             trigger=Trigger.WEBHOOK,
             delivery_id=delivery.delivery_id,
             max_queued=context.settings.max_queued_builds,
+            max_queued_per_repository=context.settings.max_queued_per_repository,
         )
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full

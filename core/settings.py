@@ -41,6 +41,12 @@ class SettingsError(ValueError):
     """An environment variable holds a value Autobuild cannot use."""
 
 
+def default_repository_share(max_queued: int) -> int:
+    """One repository's share of the queue cap when AUTOBUILD_MAX_QUEUED_PER_REPOSITORY is
+    unset: half the cap (at least 1), so one repository cannot fill the queue; 0: no cap."""
+    return max(1, max_queued // 2) if max_queued else 0
+
+
 def _bool_from_env(environ: Mapping[str, str], name: str) -> bool:
     raw = (environ.get(name) or "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -111,6 +117,8 @@ class Settings:
     docker_host: str | None = None
     port: int = 8000
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
+    # AUTOBUILD_MAX_QUEUED_PER_REPOSITORY: one repository's builds waiting at once (0: no cap)
+    max_queued_per_repository: int = default_repository_share(DEFAULT_MAX_QUEUED_BUILDS)
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
     log_max_lines: int = DEFAULT_LOG_MAX_LINES
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
@@ -156,6 +164,13 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             port=_int_from_env(env, "PORT", 8000),
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
+            max_queued_per_repository=_int_from_env(
+                env,
+                "AUTOBUILD_MAX_QUEUED_PER_REPOSITORY",
+                default_repository_share(
+                    _int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS)
+                ),
+            ),
             private=_bool_from_env(env, "AUTOBUILD_PRIVATE"),
             log_max_lines=_int_from_env(env, "AUTOBUILD_LOG_MAX_LINES", DEFAULT_LOG_MAX_LINES),
             log_retention_days=_int_from_env(

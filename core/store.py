@@ -9,6 +9,7 @@ a worker race.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -175,26 +176,45 @@ return found
 
 # The queue cap, checked and reserved in one step: builds waiting plus builds being queued by
 # other dispatches (their reservations, dropped when they have written or after ADMIT_SECONDS),
-# plus these, must stay within the cap. A dispatch whose delivery an earlier copy claimed
-# (KEYS[3] holds another value than ours) reserves nothing.
+# plus these, must stay within the cap; and the repository's own (its waiting builds, read from
+# their records only when the whole queue could exceed its share, plus its reservations) within
+# its share. A dispatch whose delivery an earlier copy claimed (KEYS[3] holds another value than
+# ours) reserves nothing. A reservation is "token|repository tag|count".
 # KEYS: queued builds, reservations[, the delivery's claim]
-# ARGV: cap (0: none), how many, reservation token, now, expiry[, our claim's value]
-# Returns {builds waiting or being queued, 1 if reserved (or no cap) else 0}.
+# ARGV: cap (0: none), how many, reservation token, now, expiry, our claim's value, the
+# repository's share (0: none), its tag, its provider, its name (lowercase), the build key prefix
+# Returns {builds waiting or being queued, 1 if reserved (or no cap) else 0, the repository's}.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-local total = redis.call('ZCARD', KEYS[1])
+local total, ours = redis.call('ZCARD', KEYS[1]), 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    total = total + tonumber(string.match(member, '|(%d+)$'))
+    local count, tag = string.match(member, '|(%d+)$'), string.match(member, '|([^|]*)|%d+$')
+    total = total + tonumber(count)
+    if tag == ARGV[8] then ours = ours + tonumber(count) end
 end
-local cap, adding = tonumber(ARGV[1]), tonumber(ARGV[2])
-if cap == 0 or (KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[6]) then
-    return {total, 1}
+local cap, adding, share = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[7])
+if (cap == 0 and share == 0) or (KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[6]) then
+    return {total, 1, ours}
 end
-if total + adding > cap then
-    return {total, 0}
+if cap > 0 and total + adding > cap then
+    return {total, 0, ours}
 end
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[2])
-return {total, 1}
+if share > 0 and total + adding > share then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local raw = redis.call('GET', ARGV[11] .. id)
+        if raw then
+            local record = cjson.decode(raw)
+            if record.provider == ARGV[9] and string.lower(record.repository) == ARGV[10] then
+                ours = ours + 1
+            end
+        end
+    end
+    if ours + adding > share then
+        return {total, 0, ours}
+    end
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[8] .. '|' .. ARGV[2])
+return {total, 1, ours}
 """
 
 # A status change as a compare-and-set on the whole record, for a transaction that cannot WATCH:
@@ -288,6 +308,7 @@ class DispatchView:
     active: list[tuple[bytes, BuildRecord]]  # builds not ended of the refs, as stored, oldest first
     admitted: bool = True  # within the queue cap (places reserved: see ``reservation``)
     reservation: str | None = None  # the ADMITTING member to remove with the builds' writes
+    repository_queued: int = 0  # the repository's own (counted only when near its share)
 
 
 class BuildStore:
@@ -424,10 +445,14 @@ class BuildStore:
         build_ids: Sequence[str],
         refs: Iterable[tuple[str, str, str, str]],
         cap: int = 0,
+        *,
+        repository: str = "",
+        share: int = 0,
     ) -> DispatchView:
         """In one round trip: claim the delivery for ``build_ids`` (no id, no claim; an earlier
-        copy's claim answers the build ids it queued), check the queue ``cap`` (0: none) and
-        reserve places for the builds within it, and read the active builds of ``refs`` as
+        copy's claim answers the build ids it queued), check the queue ``cap`` and the
+        ``repository``'s ``share`` of it (0: none) and reserve places for the builds within
+        them, and read the active builds of ``refs`` as
         stored. The caller removes the reservation (:data:`ADMITTING`) in the transaction that
         records the builds, or with :meth:`release_dispatch`."""
         self._ensure_ref_index()
@@ -442,6 +467,8 @@ class BuildStore:
             pipe.get(key)
             admit_keys.append(key)
         now = time.time()
+        name = repository.lower()
+        tag = hashlib.sha256(f"{provider}/{name}".encode()).hexdigest()[:16]
         admit_args: list[str | int | float] = [
             cap,
             len(build_ids),
@@ -449,6 +476,11 @@ class BuildStore:
             now,
             now + ADMIT_SECONDS,
             claim,
+            share,
+            tag,
+            provider,
+            name,
+            build_key(""),
         ]
         pipe.eval(_ADMIT, len(admit_keys), *admit_keys, *admit_args)
         pipe.eval(_READ_REF_BUILDS, len(keys), *keys, build_key(""))
@@ -465,9 +497,12 @@ class BuildStore:
             build_id, raw = found[i].decode(), found[i + 1]
             if raw is not None and build_id not in active:
                 active[build_id] = (raw, BuildRecord.loads(raw))
-        queued, admitted = (int(value) for value in replies[-2])
-        reserved = f"{token}|{len(build_ids)}" if cap and admitted and earlier is None else None
-        return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved)
+        queued, admitted, ours = (int(value) for value in replies[-2])
+        capped = cap or share
+        reserved = (
+            f"{token}|{tag}|{len(build_ids)}" if capped and admitted and earlier is None else None
+        )
+        return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved, ours)
 
     def _ensure_ref_index(self) -> None:
         """Index the active builds recorded before the per-ref index existed (once; a marker key
