@@ -20,6 +20,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
 DEFAULT_QUEUE_NAME = "autobuild"
 DEFAULT_MAX_QUEUED_BUILDS = 500
+DEFAULT_REDIS_TIMEOUT_SECONDS = 30.0  # a worker's wait for one Redis answer
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
@@ -117,6 +118,8 @@ class Settings:
     docker_host: str | None = None
     port: int = 8000
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
+    # AUTOBUILD_REDIS_TIMEOUT: how long a worker waits for one Redis answer (a hung Redis)
+    redis_timeout_seconds: float = DEFAULT_REDIS_TIMEOUT_SECONDS
     # AUTOBUILD_MAX_QUEUED_PER_REPOSITORY: one repository's builds waiting at once (0: no cap)
     max_queued_per_repository: int = default_repository_share(DEFAULT_MAX_QUEUED_BUILDS)
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
@@ -164,6 +167,9 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             port=_int_from_env(env, "PORT", 8000),
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
+            redis_timeout_seconds=_seconds_from_env(
+                env, "AUTOBUILD_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT_SECONDS, minimum=1.0
+            ),
             max_queued_per_repository=_int_from_env(
                 env,
                 "AUTOBUILD_MAX_QUEUED_PER_REPOSITORY",
