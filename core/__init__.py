@@ -26,6 +26,7 @@ from __future__ import annotations
 BASE_MODULES = frozenset(
     {
         "core.build",
+        "core.build_index",
         "core.docker_ping",
         "core.events",
         "core.gitcmd",

@@ -24,6 +24,7 @@ DEFAULT_REDIS_TIMEOUT_SECONDS = 30.0  # a worker's wait for one Redis answer
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
+DEFAULT_BUILD_RETENTION_DAYS = 90  # days an ended build's record is kept (0: for ever)
 DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
 DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
@@ -125,6 +126,7 @@ class Settings:
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
     log_max_lines: int = DEFAULT_LOG_MAX_LINES
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    build_retention_days: int = DEFAULT_BUILD_RETENTION_DAYS  # AUTOBUILD_BUILD_RETENTION_DAYS
     url: str = DEFAULT_URL  # AUTOBUILD_URL: the API the CLI talks to
     api_token: str | None = field(default=None, repr=False)  # AUTOBUILD_TOKEN, else the admin token
     # Containment of builds (worker/containment.py): AUTOBUILD_MAX_CONTEXT_BYTES,
@@ -181,6 +183,9 @@ class Settings:
             log_max_lines=_int_from_env(env, "AUTOBUILD_LOG_MAX_LINES", DEFAULT_LOG_MAX_LINES),
             log_retention_days=_int_from_env(
                 env, "AUTOBUILD_LOG_RETENTION_DAYS", DEFAULT_LOG_RETENTION_DAYS
+            ),
+            build_retention_days=_int_from_env(
+                env, "AUTOBUILD_BUILD_RETENTION_DAYS", DEFAULT_BUILD_RETENTION_DAYS
             ),
             url=(env.get("AUTOBUILD_URL") or DEFAULT_URL).rstrip("/"),
             api_token=env.get("AUTOBUILD_TOKEN") or env.get("AUTOBUILD_ADMIN_TOKEN") or None,

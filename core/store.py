@@ -19,12 +19,22 @@ from typing import Any
 import redis
 
 from core.build import BuildRecord, BuildStatus, utcnow
+from core.build_index import ACTIVE_BUILDS as ACTIVE_BUILDS  # re-exported: callers know them here
+from core.build_index import ALL_BUILDS as ALL_BUILDS
+from core.build_index import (
+    INDEX_MARKER,
+    ensure_indexed,
+    filter_index,
+    index_new,
+    index_status,
+)
+from core.build_index import repository_index_key as repository_index_key
 from core.metrics import record_transition
 from core.notifications import add_event
 
 PREFIX = "autobuild:"
-ALL_BUILDS = PREFIX + "builds"
-ACTIVE_BUILDS = PREFIX + "builds:active"  # every build not yet in a terminal status
+# ALL_BUILDS (every build), ACTIVE_BUILDS (every build not yet in a terminal status) and the
+# per-repository, per-status indexes: core.build_index
 QUEUED_BUILDS = PREFIX + "builds:queued"  # the builds waiting for a worker
 # builds being queued right now, counted against the queue cap: "<token>|<count>" by expiry
 ADMITTING = PREFIX + "builds:admitting"
@@ -35,10 +45,6 @@ DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery a
 
 def build_key(build_id: str) -> str:
     return f"{PREFIX}build:{build_id}"
-
-
-def repository_index_key(provider: str, repository: str) -> str:
-    return f"{PREFIX}builds:repo:{provider}:{repository.lower()}"
 
 
 def delivery_key(provider: str, delivery_id: str) -> str:
@@ -120,6 +126,7 @@ def _index_status(pipe: Any, record: BuildRecord) -> None:
         pipe.zadd(QUEUED_BUILDS, {record.id: score})
     else:
         pipe.zrem(QUEUED_BUILDS, record.id)
+    index_status(pipe, record)
 
 
 def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
@@ -134,6 +141,7 @@ def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
             pipe.zadd(_ref_key(record), {record.id: score})
         if record.status is BuildStatus.QUEUED:
             pipe.zadd(QUEUED_BUILDS, {record.id: score})
+        index_new(pipe, record)
         add_event(pipe, None, record)
 
 
@@ -315,6 +323,7 @@ class BuildStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
         self._ref_index_ready = False
+        self._filter_index_ready = False
 
     # -- records ---------------------------------------------------------------------------
     def create(self, records: Iterable[BuildRecord]) -> None:
@@ -346,10 +355,12 @@ class BuildStore:
         statuses: Collection[BuildStatus] | None = None,
         limit: int = 50,
     ) -> list[BuildRecord]:
-        """Builds newest first, filtered by repository (provider optional) and status."""
-        index = ALL_BUILDS
-        if repository and provider:
-            index = repository_index_key(provider, repository)
+        """Builds newest first, filtered by repository (provider optional) and status; the
+        filters read their indexes (:mod:`core.build_index`), not every build."""
+        self._ensure_filter_index()
+        index = filter_index(self.redis, provider, repository, statuses)
+        if index is None:
+            return []
         found: list[BuildRecord] = []
         start, page = 0, max(limit * 2, 100)
         while len(found) < limit:
@@ -503,6 +514,23 @@ class BuildStore:
             f"{token}|{tag}|{len(build_ids)}" if capped and admitted and earlier is None else None
         )
         return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved, ours)
+
+    def _ensure_filter_index(self) -> None:
+        """Index the builds recorded before the filter indexes existed (once)."""
+        if self._filter_index_ready:
+            return
+        if not self.redis.exists(INDEX_MARKER):
+            ensure_indexed(self.redis, self._every_record())
+        self._filter_index_ready = True
+
+    def _every_record(self) -> Iterable[BuildRecord]:
+        start, page = 0, 1000
+        while True:
+            window: Any = self.redis.zrange(ALL_BUILDS, start, start + page - 1)
+            if not window:
+                return
+            yield from self.get_many([i.decode() for i in window])
+            start += page
 
     def _ensure_ref_index(self) -> None:
         """Index the active builds recorded before the per-ref index existed (once; a marker key

@@ -2,9 +2,10 @@
 
 Every second it hands the retries that are due to rq; every ``recovery_interval_seconds`` it
 queues again (or ends ``error``) the builds whose worker was lost, and the queued builds that
-lost their job. Every worker runs it, so there is no single process whose death stops recovery,
-and every change it makes is a compare-and-set (or a ``ZREM`` only one worker wins), so several
-workers doing it at once is harmless.
+lost their job, and it deletes a batch of the ended builds older than
+``AUTOBUILD_BUILD_RETENTION_DAYS`` with their logs. Every worker runs it, so there is no single
+process whose death stops recovery, and every change it makes is a compare-and-set (or a
+``ZREM`` only one worker wins), so several workers doing it at once is harmless.
 
 It runs in the rq worker's main process, beside rq's own loop, on a Redis connection of its own;
 rq forks a work horse per build from the main thread, which never shares that connection.
@@ -19,6 +20,7 @@ import time
 import redis
 
 from buildrules.model import Config
+from core.build_index import prune_expired
 from core.queue import build_queue
 from core.recovery import (
     enqueue_due_retries,
@@ -28,7 +30,7 @@ from core.recovery import (
     requeue_orphans,
 )
 from core.settings import Settings
-from core.store import BuildStore
+from core.store import BuildStore, log_key
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,14 @@ class Maintenance:
         _, self._suspects = requeue_orphans(
             self.store, self.queue, self.repositories, self._suspects
         )
+        self.expire_old_builds()
+
+    def expire_old_builds(self) -> int:
+        """Delete a batch of ended builds past AUTOBUILD_BUILD_RETENTION_DAYS (0: keep all)."""
+        days = self.settings.build_retention_days
+        if not days:
+            return 0
+        return prune_expired(self.store.redis, time.time() - days * 86400, log_key(""))
 
     def seconds_to_next_retry(self) -> float | None:
         """How long until the next retry waiting for this worker's queue is due (0 if it is
