@@ -163,7 +163,36 @@ TRIGGER_BODY = {
 }
 
 
+def _webhook_for_repository(generic: JsonObject) -> JsonObject:
+    """``/webhooks/{provider}/{name}``: the same delivery, the repository named in the URL (its
+    signature is checked before the body is parsed)."""
+    operation = copy.deepcopy(generic["post"])
+    operation["summary"] = "Receive a push delivery for the repository the URL names"
+    operation["operationId"] = "receiveWebhookForRepository"
+    operation["parameters"].append(
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "description": "The repository as configured (owner/name, group/sub/project).",
+            "schema": {"type": "string"},
+        }
+    )
+    operation["responses"]["400"] = _error(
+        "The delivery is malformed, or it is for another repository than the URL names."
+    )
+    return {"post": operation}
+
+
 def _operations() -> JsonObject:
+    operations = _base_operations()
+    operations["/webhooks/{provider}/{name}"] = _webhook_for_repository(
+        operations["/webhooks/{provider}"]
+    )
+    return operations
+
+
+def _base_operations() -> JsonObject:
     return {
         "/webhooks/{provider}": {
             "post": {

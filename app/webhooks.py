@@ -15,6 +15,7 @@ from app.hosts.base import (
 )
 from app.metrics import note_delivery
 from app.private_answers import hidden_in_private
+from app.webhook_url import check_named_repository
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
 from core.build import Trigger
@@ -32,9 +33,10 @@ def _ignored(reason: str, status: int = 200, **extra: object) -> Response:
 
 
 def _find_repository(
-    context: AppContext, provider: str, host: HostModule, body: bytes
+    context: AppContext, provider: str, host: HostModule, body: bytes, named: str | None
 ) -> Repository:
-    name = host.repository_name(request.headers, body)
+    # /webhooks/<provider>/<name>: the secret is known before anything is parsed
+    name = named if named is not None else host.repository_name(request.headers, body)
     repository = context.config.find_repository(provider, name)
     if repository is None:
         raise hidden_in_private(
@@ -76,15 +78,26 @@ def _plans(context: AppContext, delivery: Delivery) -> tuple[list[BuildPlan], li
 
 @blueprint.post("/webhooks/<provider>")
 def receive(provider: str) -> Response:
+    return _receive(provider, None)
+
+
+@blueprint.post("/webhooks/<provider>/<path:name>")
+def receive_for(provider: str, name: str) -> Response:
+    """The repository in the URL: its signature is checked before the body is parsed at all."""
+    return _receive(provider, name)
+
+
+def _receive(provider: str, named: str | None) -> Response:
     context = app_context()
     host = get_host(provider)
     if host is None:
         raise ApiError(404, f"There is no webhook endpoint for provider {provider!r}.")
     body = request.get_data(cache=False)
     try:
-        repository = _find_repository(context, provider, host, body)
+        repository = _find_repository(context, provider, host, body, named)
         _verify(context, repository, host, body)
         delivery = host.parse(request.headers, body)
+        check_named_repository(repository, delivery, named)
     except PingWithoutRepository as ping:
         return _ignored(str(ping))
     except SignatureError as exc:
