@@ -16,9 +16,14 @@ _REFUSED = re.compile(
 )
 
 
+def is_refused_pull(error: DockerBuildError) -> bool:
+    """The build failed because a registry refused an anonymous pull."""
+    return bool(_REFUSED.search(error.message))
+
+
 def explain_refused_pull(error: DockerBuildError, hosts: tuple[str, ...]) -> DockerBuildError:
     """``error`` with one more sentence when a registry refused the build's pull, else as is."""
-    if not _REFUSED.search(error.message):
+    if not is_refused_pull(error):
         return error
     allowed = ", ".join(hosts) if hosts else "none"
     return DockerBuildError(

@@ -32,7 +32,7 @@ from worker.phases.docker import (
     registry_credentials,
     registry_target,
 )
-from worker.pull_access import explain_refused_pull
+from worker.pull_access import explain_refused_pull, is_refused_pull
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,10 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
                 checkpoint=env.checkpoint(self.activity),
                 progress=env.progress,
             )
-        except DockerBuildError as exc:
-            raise explain_refused_pull(exc, env.repository.credential_hosts) from exc
+        except DockerBuildError as exc:  # no local may keep exc: its frames hold the stream
+            if not is_refused_pull(exc):
+                raise
+            raise explain_refused_pull(exc, env.repository.credential_hosts) from None
         output = BuildOutput(choice, images)
         if output.image_id is not None:
             env.log.append(f"Built image {output.image_id}", phase=self.name)
