@@ -8,6 +8,7 @@ from app import (
     api,
     badge,
     bodylimit,
+    hardening,
     health,
     metrics,
     openapi,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = AppContext.create(settings, config)
     register_error_handlers(app)
+    hardening.install(app)  # first: a guessing client is refused before any token check
     configure_sessions(app, settings)
     for module in (
         bodylimit,

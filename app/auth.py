@@ -13,8 +13,9 @@ cross-site form cannot send, and a cross-site script cannot send without a CORS 
 this server never grants), and a cross-origin ``Origin`` header is refused.
 
 With ``AUTOBUILD_PRIVATE=1`` every UI page, badge and GET API answer needs the admin session or
-the admin bearer token; webhooks (signed), the trigger endpoint (its own tokens), the health
-checks, the login page and the static files stay open.
+the admin bearer token (``/metrics`` too: 401, so Prometheus sends the token); webhooks
+(signed), the trigger endpoint (its own tokens), the health checks, the login page and the static
+files stay open (:mod:`app.private_answers`, ``/readyz``: they tell an anonymous client no more).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _private_guard() -> BaseResponse | None:
         return None
     if request_is_admin(context):
         return None
-    if request.path.startswith("/api/") or request.path.startswith("/badge/"):
+    if request.path.startswith(("/api/", "/badge/", "/metrics")):
         return error_response(
             401,
             "This Autobuild is private (AUTOBUILD_PRIVATE=1): "

@@ -1,12 +1,14 @@
 """/healthz (the process answers) and /readyz (Redis, Docker and the configuration are usable).
 
 ``/readyz`` also reports, without requiring them, each registry the configuration pushes to and
-the workers listening on the build queue."""
+the workers listening on the build queue; in private mode only to the admin (anyone else gets
+``{"ready": ...}`` alone, and no registry is asked)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from app.auth import request_is_admin
 from app.context import app_context
 from core.docker_ping import ping_docker
 from core.readiness import check_registries, check_workers, registry_hosts
@@ -34,6 +36,11 @@ def readyz() -> Response:
         f"ok ({repositories} repositories)" if repositories else "no repositories configured"
     )
     ready = checks["redis"] == "ok" and checks["docker"] == "ok" and repositories > 0
+    if context.settings.private and not request_is_admin(context):
+        # private mode: an anonymous caller (a load balancer) learns only whether we are ready
+        response = jsonify({"ready": ready})
+        response.status_code = 200 if ready else 503
+        return response
     # Reported, not required: webhooks are still accepted and queued without them.
     registries = check_registries(registry_hosts(context.config))
     workers = "unknown: Redis is unreachable"

@@ -8,6 +8,7 @@ against it (no answer is ever a 5xx, and every answer is one this document lists
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -172,7 +173,36 @@ TRIGGER_BODY = {
 }
 
 
+def _webhook_for_repository(generic: JsonObject) -> JsonObject:
+    """``/webhooks/{provider}/{name}``: the same delivery, the repository named in the URL (its
+    signature is checked before the body is parsed)."""
+    operation = copy.deepcopy(generic["post"])
+    operation["summary"] = "Receive a push delivery for the repository the URL names"
+    operation["operationId"] = "receiveWebhookForRepository"
+    operation["parameters"].append(
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "description": "The repository as configured (owner/name, group/sub/project).",
+            "schema": {"type": "string"},
+        }
+    )
+    operation["responses"]["400"] = _error(
+        "The delivery is malformed, or it is for another repository than the URL names."
+    )
+    return {"post": operation}
+
+
 def _operations() -> JsonObject:
+    operations = _base_operations()
+    operations["/webhooks/{provider}/{name}"] = _webhook_for_repository(
+        operations["/webhooks/{provider}"]
+    )
+    return operations
+
+
+def _base_operations() -> JsonObject:
     return {
         "/webhooks/{provider}": {
             "post": {
@@ -462,6 +492,17 @@ NOTIFICATION_PATHS: JsonObject = {
 }
 
 
+def _guessing_limited(paths: JsonObject) -> JsonObject:
+    """Every operation may answer 429 to a client past its failed-credential limit
+    (:mod:`app.hardening`), whatever else it answers."""
+    limited = _error("Too many failed credential checks from this client (Retry-After).")
+    paths = copy.deepcopy(paths)  # NOTIFICATION_PATHS is shared
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"].setdefault("429", limited)
+    return paths
+
+
 def document() -> JsonObject:
     """The OpenAPI document (a new dict each time)."""
     return {
@@ -471,7 +512,7 @@ def document() -> JsonObject:
             "version": "1",
             "description": "Webhooks from git hosts in, builds and their logs out.",
         },
-        "paths": {**_operations(), **NOTIFICATION_PATHS, **REPOSITORY_PATHS},
+        "paths": _guessing_limited({**_operations(), **NOTIFICATION_PATHS, **REPOSITORY_PATHS}),
         "components": {
             "securitySchemes": {
                 "bearer": {
@@ -509,7 +550,7 @@ def document() -> JsonObject:
                 },
                 "Readiness": {
                     "type": "object",
-                    "required": ["ready", "checks"],
+                    "required": ["ready"],  # private mode: anonymous callers get only this
                     "properties": {
                         "ready": {"type": "boolean"},
                         "checks": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.auth import require_trigger_token
 from app.context import app_context
 from app.errors import ApiError
+from app.private_answers import unknown_trigger_repository
 from core.build import Trigger
 from core.control import QueueFullError
 from core.deploykey import DeployKeyError, read_deploy_key
@@ -23,7 +24,7 @@ def trigger(provider: str, name: str) -> Response:
     context = app_context()
     repository = context.config.find_repository(provider, name)
     if repository is None:
-        raise ApiError(404, f"Repository {provider}/{name} is not configured.")
+        raise unknown_trigger_repository(context, provider, name)
     require_trigger_token(context, repository)
     body = request.get_json(silent=True) if request.get_data() else None
     if request.get_data() and body is None:
@@ -40,6 +41,7 @@ def trigger(provider: str, name: str) -> Response:
             context.store, context.queue, repository, plans,
             trigger=Trigger.MANUAL, delivery_id=None,
             max_queued=context.settings.max_queued_builds,
+            max_queued_per_repository=context.settings.max_queued_per_repository,
         )  # fmt: skip
     except TriggerError as refused:
         raise ApiError(refused.status, str(refused)) from refused

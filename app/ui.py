@@ -296,7 +296,8 @@ def repository_page(provider: str, name: str) -> str | tuple[str, int]:
         clone_url=display_url(repository.clone_url),
         rules=rule_views(repository, builds),
         builds=builds[:10],
-        webhook_url=base + url_for("webhooks.receive", provider=repository.provider),
+        webhook_url=base  # the repository's own URL: its signature is checked before parsing
+        + url_for("webhooks.receive_for", provider=repository.provider, name=repository.name),
         trigger_url=base
         + url_for("trigger.trigger", provider=repository.provider, name=repository.name),
         host=HOST_HELP.get(repository.provider),

@@ -16,6 +16,8 @@ from app.hosts.base import (
     SignatureError,
 )
 from app.metrics import note_delivery
+from app.private_answers import hidden_in_private
+from app.webhook_url import check_named_repository
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
 from core.build import Trigger
@@ -33,12 +35,16 @@ def _ignored(reason: str, status: int = 200, **extra: object) -> Response:
 
 
 def _find_repository(
-    context: AppContext, provider: str, host: HostModule, body: bytes
+    context: AppContext, provider: str, host: HostModule, body: bytes, named: str | None
 ) -> Repository:
-    name = host.repository_name(request.headers, body)
+    # /webhooks/<provider>/<name>: the secret is known before anything is parsed
+    name = named if named is not None else host.repository_name(request.headers, body)
     repository = context.config.find_repository(provider, name)
     if repository is None:
-        raise ApiError(404, f"Repository {name!r} is not configured for provider {provider!r}.")
+        raise hidden_in_private(
+            context,
+            ApiError(404, f"Repository {name!r} is not configured for provider {provider!r}."),
+        )
     return repository
 
 
@@ -51,8 +57,12 @@ def _verify(context: AppContext, repository: Repository, host: HostModule, body:
             if variable
             else "add webhook_secret_env to its configuration and set that variable"
         )
-        raise ApiError(
-            401, f"Webhooks for {repository.name} are refused until a secret is configured: {hint}."
+        raise hidden_in_private(
+            context,
+            ApiError(
+                401,
+                f"Webhooks for {repository.name} are refused until a secret is configured: {hint}.",
+            ),
         )
     host.verify(request.headers, body, secret)
 
@@ -77,19 +87,30 @@ def _trigger(delivery: Delivery) -> Trigger:
 
 @blueprint.post("/webhooks/<provider>")
 def receive(provider: str) -> Response:
+    return _receive(provider, None)
+
+
+@blueprint.post("/webhooks/<provider>/<path:name>")
+def receive_for(provider: str, name: str) -> Response:
+    """The repository in the URL: its signature is checked before the body is parsed at all."""
+    return _receive(provider, name)
+
+
+def _receive(provider: str, named: str | None) -> Response:
     context = app_context()
     host = get_host(provider)
     if host is None:
         raise ApiError(404, f"There is no webhook endpoint for provider {provider!r}.")
     body = request.get_data(cache=False)
     try:
-        repository = _find_repository(context, provider, host, body)
+        repository = _find_repository(context, provider, host, body, named)
         _verify(context, repository, host, body)
         delivery = host.parse(request.headers, body)
+        check_named_repository(repository, delivery, named)
     except PingWithoutRepository as ping:
         return _ignored(str(ping))
     except SignatureError as exc:
-        raise ApiError(401, str(exc)) from exc
+        raise hidden_in_private(context, ApiError(401, str(exc))) from exc
     except PayloadError as exc:
         raise ApiError(400, str(exc)) from exc
     if delivery.ignored:
@@ -107,6 +128,7 @@ def receive(provider: str) -> Response:
             delivery_id=delivery.delivery_id,
             max_queued=context.settings.max_queued_builds,
             body_digest=hashlib.sha256(body).hexdigest(),
+            max_queued_per_repository=context.settings.max_queued_per_repository,
         )
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full

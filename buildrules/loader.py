@@ -33,6 +33,7 @@ from buildrules.model import (
     Repository,
 )
 from buildrules.notifyconf import STATUS_KEYS, read_notify, read_status_options
+from buildrules.pullregistries import PULL_REGISTRIES_KEY, read_pull_registries
 from buildrules.rulefields import read_secrets
 from buildrules.rules import RuleReader
 from buildrules.sourcekeys import SOURCE_KEYS, read_source_keys
@@ -75,6 +76,7 @@ REPOSITORY_KEYS = (
     *SOURCE_KEYS,
     *HOOK_KEYS,
     *AUTOTEST_KEYS,
+    PULL_REGISTRIES_KEY,
 )
 REQUIRED_REPOSITORY_KEYS = ("provider", "name", "clone_url", "image", "build_rules")
 REPOSITORY_HINTS = {
@@ -280,6 +282,7 @@ def _read_repository(reader: NodeReader, node: yaml.Node) -> Repository | None:
     trigger_token_env = _env_name(reader, entries, "trigger_token_env")
     options = _repository_options(reader, entries)
     options.update(read_status_options(reader, entries, provider))
+    options.update(read_pull_registries(reader, entries))
     rules: tuple[BuildRule, ...] = ()
     if "build_rules" in entries:
         defaults = entries["defaults"].value if "defaults" in entries else None

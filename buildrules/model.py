@@ -201,6 +201,7 @@ class Repository:
     env: tuple[EnvVar, ...] = ()  # build environment variables for hooks and tests
     # AUTOTEST_MODES; None (not written): pull requests as "internal", pushes run no tests
     autotest: str | None = None
+    pull_registries: tuple[str, ...] = ()  # registries whose credentials builds get, besides ours
 
     @property
     def key(self) -> tuple[str, str]:
@@ -248,6 +249,13 @@ class Repository:
     def images(self) -> tuple[str, ...]:
         """Every image this repository pushes to, repository image first."""
         return tuple(dict.fromkeys([self.image, *(self.image_for(r) for r in self.build_rules)]))
+
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """The registries whose credentials this repository's builds receive: the hosts of its
+        images (where it pushes), then its ``pull_registries``."""
+        hosts = [registry_host_of(image) for image in self.images]
+        return tuple(dict.fromkeys([*hosts, *self.pull_registries]))
 
 
 @dataclass(frozen=True)

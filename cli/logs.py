@@ -1,7 +1,9 @@
 """``autobuild logs ID [-f]``: a build's log; with ``-f``, follow it until the build ends.
 
-With ``-f`` the exit status tells how the build ended: 0 for ``success``, 1 otherwise (the final
-status goes to stderr), so ``autobuild logs -f ID && deploy`` works in scripts.
+Build output is hostile: control characters and escape sequences are shown escaped
+(:mod:`cli.terminal`), never written raw to the terminal. With ``-f`` the exit status tells how
+the build ended: 0 for ``success``, 1 otherwise (the final status goes to stderr), so
+``autobuild logs -f ID && deploy`` works in scripts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from typing import Any
 
 from cli.client import ApiClient, ClientError, render_line
+from cli.terminal import terminal_line, terminal_text
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +35,7 @@ def follow(client: ApiClient, build_id: str) -> int:
     status = "unknown"
     for event in client.follow_log(build_id):
         if event.kind == "line":
-            print(render_line(event.data), flush=True)
+            print(terminal_line(render_line(event.data)), flush=True)
         elif event.kind == "end":
             status = str(event.data.get("status", "unknown"))
     build = client.build(build_id)
@@ -41,7 +44,7 @@ def follow(client: ApiClient, build_id: str) -> int:
         outcome += f": {build['error']}"
     elif build.get("digest"):
         outcome += f" ({build['image']}@{build['digest']})"
-    print(outcome, file=sys.stderr)
+    print(terminal_line(outcome), file=sys.stderr)
     return 0 if status == "success" else 1
 
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         client = ApiClient.from_env()
         if args.follow:
             return follow(client, args.build_id)
-        sys.stdout.write(client.log_text(args.build_id))
+        sys.stdout.write(terminal_text(client.log_text(args.build_id)))
         sys.stdout.flush()
         return 0
     except ClientError as error:

@@ -16,7 +16,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from redis import Redis, RedisError
+from redis import RedisError
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
@@ -39,6 +39,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.notify.deliver import NotifyContext, set_context
     from worker.notify.fanout import notify_queue, wait_and_fan_out
+    from worker.redis_connection import worker_redis
     from worker.rq_worker import wait_for_redis
 
     try:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"autobuild notify: {error}", file=sys.stderr)
         return 1
     config = load_or_exit(settings)
-    connection = Redis.from_url(settings.redis_url)
+    connection = worker_redis(settings)
     try:
         connection.ping()
     except RedisError as error:
@@ -57,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
     set_context(context)
     configure_logging(context.masker, args.log_level)
     stop = threading.Event()
-    fan_out_context = NotifyContext.create(settings, config, Redis.from_url(settings.redis_url))
+    fan_out_context = NotifyContext.create(settings, config, worker_redis(settings))
     queue = notify_queue(fan_out_context)
+    wake_timeout = min(WAKE_TIMEOUT_SECONDS, settings.redis_timeout_seconds / 2)  # BLPOP < read
 
     def fan_out_loop() -> None:
         while not stop.is_set():
             try:
-                wait_and_fan_out(fan_out_context, queue, WAKE_TIMEOUT_SECONDS)
+                wait_and_fan_out(fan_out_context, queue, wake_timeout)
             except RedisError as error:
                 logger.warning("notify fan-out: Redis unreachable (%s)", type(error).__name__)
                 stop.wait(1.0)

@@ -28,6 +28,7 @@ BASE_MODULES = frozenset(
     {
         "core.build",
         "core.deploykey",
+        "core.build_index",
         "core.docker_ping",
         "core.events",
         "core.gitcmd",

@@ -23,6 +23,21 @@ class QueueFullError(RuntimeError):
         self.cap = cap
 
 
+class RepositoryQueueFullError(QueueFullError):
+    """The repository has its whole share of the queue waiting
+    (AUTOBUILD_MAX_QUEUED_PER_REPOSITORY):
+    one repository cannot fill the queue for every other."""
+
+    def __init__(self, repository: str, queued: int, share: int) -> None:
+        RuntimeError.__init__(
+            self,
+            f"{queued} builds of {repository} are already queued (its share of the queue is "
+            f"{share}); try again later.",
+        )
+        self.queued = queued
+        self.cap = share
+
+
 def _same_ref_and_rules(older: BuildRecord, newer: BuildRecord) -> bool:
     return (
         older.id != newer.id

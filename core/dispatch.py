@@ -13,6 +13,7 @@ from buildrules.model import BuildPlan, Repository
 from core.build import BuildRecord, BuildStatus, Trigger
 from core.control import (
     QueueFullError,
+    RepositoryQueueFullError,
     supersede,
     supersede_allowed,
     superseded_error,
@@ -21,6 +22,7 @@ from core.control import (
 from core.latest import with_latest
 from core.queue import enqueue_for
 from core.records import record_from_plan
+from core.settings import default_repository_share
 from core.store import (
     ADMITTING,
     BuildStore,
@@ -67,13 +69,16 @@ def dispatch(
     max_queued: int = 0,
     write_also: Callable[[redis.client.Pipeline, Sequence[BuildRecord]], None] | None = None,
     body_digest: str | None = None,
+    max_queued_per_repository: int | None = None,
 ) -> DispatchResult:
     """Record one build per plan and enqueue its id. A delivery id seen before queues nothing
     and answers the builds its first copy queued. Older queued builds of the same ref and rules
     are superseded. Over ``max_queued`` waiting builds (0: no cap) raises QueueFullError: the
     cap is checked and the places reserved in one step, so deliveries at the same instant
-    never overshoot it. ``body_digest`` (sha256 of a webhook's body) is claimed with the
-    delivery id: a replayed body under a new delivery id is a duplicate too.
+    never overshoot it; so is the repository's share of it, ``max_queued_per_repository``
+    (None: half the cap; 0: none), over which RepositoryQueueFullError is raised.
+    ``body_digest`` (sha256 of a webhook's body) is claimed with the delivery id: a replayed
+    body under a new delivery id is a duplicate too.
 
     Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
     builds), one transaction writes everything (records, indexes, superseded builds, rq jobs).
@@ -87,14 +92,26 @@ def dispatch(
     records = [record_from_plan(plan, trigger, delivery_id) for plan in plans]
     refs = {(r.provider, r.repository, r.source_type.value, r.source_name) for r in records}
     ids = [r.id for r in records]
+    share = (
+        default_repository_share(max_queued)
+        if max_queued_per_repository is None
+        else max_queued_per_repository
+    )
     view = store.read_for_dispatch(
-        repository.provider, delivery_id, ids, refs, max_queued, body_digest=body_digest
+        repository.provider,
+        delivery_id,
+        ids,
+        refs,
+        max_queued,
+        repository=repository.name,
+        share=share,
+        body_digest=body_digest,
     )
     if view.earlier is not None:
         return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
         if not view.admitted:
-            raise QueueFullError(view.queued, max_queued)
+            raise _queue_full(repository, view, len(ids), max_queued, share)
         changes = _supersede_changes(repository, view, records)
         pipe = store.redis.pipeline(transaction=True)
         pipe.multi()
@@ -135,6 +152,16 @@ def dispatch(
     recorded_meanwhile = store.get_many(list(dict.fromkeys(meanwhile)))
     superseded.extend(_supersede_again(store, repository, recorded_meanwhile, records))
     return DispatchResult(tuple(records), superseded=tuple(superseded))
+
+
+def _queue_full(
+    repository: Repository, view: DispatchView, adding: int, cap: int, share: int
+) -> QueueFullError:
+    if cap and view.queued + adding > cap:
+        return QueueFullError(view.queued, cap)
+    return RepositoryQueueFullError(
+        f"{repository.provider}/{repository.name}", view.repository_queued, share
+    )
 
 
 @dataclass(frozen=True)

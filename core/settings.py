@@ -21,10 +21,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
 DEFAULT_QUEUE_NAME = "autobuild"
 DEFAULT_MAX_QUEUED_BUILDS = 500
+DEFAULT_REDIS_TIMEOUT_SECONDS = 30.0  # a worker's wait for one Redis answer
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024  # text stored per build log; past it, one truncated line
 DEFAULT_LOG_RETENTION_DAYS = 30  # days a build log is kept after its last line
+DEFAULT_BUILD_RETENTION_DAYS = 90  # days an ended build's record is kept (0: for ever)
 DEFAULT_MAX_CONTEXT_BYTES = 2 * 1024**3  # a bigger build context fails the build (0: no limit)
 DEFAULT_MAX_EXPORT_BYTES = 4 * 1024**3  # committed files a build may write to disk (0: no limit)
 DEFAULT_PRUNE_THRESHOLD_PERCENT = 80  # prune Docker when its data disk is this full (0: never)
@@ -47,6 +49,12 @@ DEFAULT_NOTIFY_BACKOFF_SECONDS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0,
 
 class SettingsError(ValueError):
     """An environment variable holds a value Autobuild cannot use."""
+
+
+def default_repository_share(max_queued: int) -> int:
+    """One repository's share of the queue cap when AUTOBUILD_MAX_QUEUED_PER_REPOSITORY is
+    unset: half the cap (at least 1), so one repository cannot fill the queue; 0: no cap."""
+    return max(1, max_queued // 2) if max_queued else 0
 
 
 def _bool_from_env(environ: Mapping[str, str], name: str) -> bool:
@@ -130,10 +138,15 @@ class Settings:
     docker_host: str | None = None
     port: int = 8000
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
+    # AUTOBUILD_REDIS_TIMEOUT: how long a worker waits for one Redis answer (a hung Redis)
+    redis_timeout_seconds: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+    # AUTOBUILD_MAX_QUEUED_PER_REPOSITORY: one repository's builds waiting at once (0: no cap)
+    max_queued_per_repository: int = default_repository_share(DEFAULT_MAX_QUEUED_BUILDS)
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
     log_max_lines: int = DEFAULT_LOG_MAX_LINES
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    build_retention_days: int = DEFAULT_BUILD_RETENTION_DAYS  # AUTOBUILD_BUILD_RETENTION_DAYS
     url: str = DEFAULT_URL  # AUTOBUILD_URL: the API the CLI talks to
     api_token: str | None = field(default=None, repr=False)  # AUTOBUILD_TOKEN, else the admin token
     # Containment of builds (worker/containment.py): AUTOBUILD_MAX_CONTEXT_BYTES,
@@ -187,11 +200,24 @@ class Settings:
             docker_host=env.get("DOCKER_HOST") or None,
             port=_int_from_env(env, "PORT", 8000),
             max_queued_builds=_int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS),
+            redis_timeout_seconds=_seconds_from_env(
+                env, "AUTOBUILD_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT_SECONDS, minimum=1.0
+            ),
+            max_queued_per_repository=_int_from_env(
+                env,
+                "AUTOBUILD_MAX_QUEUED_PER_REPOSITORY",
+                default_repository_share(
+                    _int_from_env(env, "AUTOBUILD_MAX_QUEUED", DEFAULT_MAX_QUEUED_BUILDS)
+                ),
+            ),
             private=_bool_from_env(env, "AUTOBUILD_PRIVATE"),
             log_max_lines=_int_from_env(env, "AUTOBUILD_LOG_MAX_LINES", DEFAULT_LOG_MAX_LINES),
             log_max_bytes=_int_from_env(env, "AUTOBUILD_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES),
             log_retention_days=_int_from_env(
                 env, "AUTOBUILD_LOG_RETENTION_DAYS", DEFAULT_LOG_RETENTION_DAYS
+            ),
+            build_retention_days=_int_from_env(
+                env, "AUTOBUILD_BUILD_RETENTION_DAYS", DEFAULT_BUILD_RETENTION_DAYS
             ),
             url=(env.get("AUTOBUILD_URL") or DEFAULT_URL).rstrip("/"),
             api_token=env.get("AUTOBUILD_TOKEN") or env.get("AUTOBUILD_ADMIN_TOKEN") or None,

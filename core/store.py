@@ -9,6 +9,7 @@ a worker race.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -18,12 +19,22 @@ from typing import Any
 import redis
 
 from core.build import BuildRecord, BuildStatus, utcnow
+from core.build_index import ACTIVE_BUILDS as ACTIVE_BUILDS  # re-exported: callers know them here
+from core.build_index import ALL_BUILDS as ALL_BUILDS
+from core.build_index import (
+    INDEX_MARKER,
+    ensure_indexed,
+    filter_index,
+    index_new,
+    index_status,
+)
+from core.build_index import repository_index_key as repository_index_key
 from core.metrics import record_transition
 from core.notifications import add_event
 
 PREFIX = "autobuild:"
-ALL_BUILDS = PREFIX + "builds"
-ACTIVE_BUILDS = PREFIX + "builds:active"  # every build not yet in a terminal status
+# ALL_BUILDS (every build), ACTIVE_BUILDS (every build not yet in a terminal status) and the
+# per-repository, per-status indexes: core.build_index
 QUEUED_BUILDS = PREFIX + "builds:queued"  # the builds waiting for a worker
 # builds being queued right now, counted against the queue cap: "<token>|<count>" by expiry
 ADMITTING = PREFIX + "builds:admitting"
@@ -34,10 +45,6 @@ DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery a
 
 def build_key(build_id: str) -> str:
     return f"{PREFIX}build:{build_id}"
-
-
-def repository_index_key(provider: str, repository: str) -> str:
-    return f"{PREFIX}builds:repo:{provider}:{repository.lower()}"
 
 
 def delivery_key(provider: str, delivery_id: str) -> str:
@@ -124,6 +131,7 @@ def _index_status(pipe: Any, record: BuildRecord) -> None:
         pipe.zadd(QUEUED_BUILDS, {record.id: score})
     else:
         pipe.zrem(QUEUED_BUILDS, record.id)
+    index_status(pipe, record)
 
 
 def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
@@ -138,6 +146,7 @@ def add_records(pipe: Any, records: Iterable[BuildRecord]) -> None:
             pipe.zadd(_ref_key(record), {record.id: score})
         if record.status is BuildStatus.QUEUED:
             pipe.zadd(QUEUED_BUILDS, {record.id: score})
+        index_new(pipe, record)
         add_event(pipe, None, record)
 
 
@@ -180,26 +189,45 @@ return found
 
 # The queue cap, checked and reserved in one step: builds waiting plus builds being queued by
 # other dispatches (their reservations, dropped when they have written or after ADMIT_SECONDS),
-# plus these, must stay within the cap. A dispatch whose delivery an earlier copy claimed
-# (KEYS[3] holds another value than ours) reserves nothing.
+# plus these, must stay within the cap; and the repository's own (its waiting builds, read from
+# their records only when the whole queue could exceed its share, plus its reservations) within
+# its share. A dispatch whose delivery an earlier copy claimed (KEYS[3] holds another value than
+# ours) reserves nothing. A reservation is "token|repository tag|count".
 # KEYS: queued builds, reservations[, the delivery's claim]
-# ARGV: cap (0: none), how many, reservation token, now, expiry[, our claim's value]
-# Returns {builds waiting or being queued, 1 if reserved (or no cap) else 0}.
+# ARGV: cap (0: none), how many, reservation token, now, expiry, our claim's value, the
+# repository's share (0: none), its tag, its provider, its name (lowercase), the build key prefix
+# Returns {builds waiting or being queued, 1 if reserved (or no cap) else 0, the repository's}.
 _ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-local total = redis.call('ZCARD', KEYS[1])
+local total, ours = redis.call('ZCARD', KEYS[1]), 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    total = total + tonumber(string.match(member, '|(%d+)$'))
+    local count, tag = string.match(member, '|(%d+)$'), string.match(member, '|([^|]*)|%d+$')
+    total = total + tonumber(count)
+    if tag == ARGV[8] then ours = ours + tonumber(count) end
 end
-local cap, adding = tonumber(ARGV[1]), tonumber(ARGV[2])
-if cap == 0 or (KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[6]) then
-    return {total, 1}
+local cap, adding, share = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[7])
+if (cap == 0 and share == 0) or (KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[6]) then
+    return {total, 1, ours}
 end
-if total + adding > cap then
-    return {total, 0}
+if cap > 0 and total + adding > cap then
+    return {total, 0, ours}
 end
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[2])
-return {total, 1}
+if share > 0 and total + adding > share then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local raw = redis.call('GET', ARGV[11] .. id)
+        if raw then
+            local record = cjson.decode(raw)
+            if record.provider == ARGV[9] and string.lower(record.repository) == ARGV[10] then
+                ours = ours + 1
+            end
+        end
+    end
+    if ours + adding > share then
+        return {total, 0, ours}
+    end
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3] .. '|' .. ARGV[8] .. '|' .. ARGV[2])
+return {total, 1, ours}
 """
 
 # A delivery's claims (its id, its body's digest), all or none: when one is held, its value (the
@@ -315,12 +343,14 @@ class DispatchView:
     active: list[tuple[bytes, BuildRecord]]  # builds not ended of the refs, as stored, oldest first
     admitted: bool = True  # within the queue cap (places reserved: see ``reservation``)
     reservation: str | None = None  # the ADMITTING member to remove with the builds' writes
+    repository_queued: int = 0  # the repository's own (counted only when near its share)
 
 
 class BuildStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
         self._ref_index_ready = False
+        self._filter_index_ready = False
 
     # -- records ---------------------------------------------------------------------------
     def create(self, records: Iterable[BuildRecord]) -> None:
@@ -352,10 +382,12 @@ class BuildStore:
         statuses: Collection[BuildStatus] | None = None,
         limit: int = 50,
     ) -> list[BuildRecord]:
-        """Builds newest first, filtered by repository (provider optional) and status."""
-        index = ALL_BUILDS
-        if repository and provider:
-            index = repository_index_key(provider, repository)
+        """Builds newest first, filtered by repository (provider optional) and status; the
+        filters read their indexes (:mod:`core.build_index`), not every build."""
+        self._ensure_filter_index()
+        index = filter_index(self.redis, provider, repository, statuses)
+        if index is None:
+            return []
         found: list[BuildRecord] = []
         start, page = 0, max(limit * 2, 100)
         while len(found) < limit:
@@ -453,10 +485,13 @@ class BuildStore:
         cap: int = 0,
         *,
         body_digest: str | None = None,
+        repository: str = "",
+        share: int = 0,
     ) -> DispatchView:
         """In one round trip: claim the delivery for ``build_ids`` (no id, no claim; an earlier
-        copy's claim answers the build ids it queued), check the queue ``cap`` (0: none) and
-        reserve places for the builds within it, and read the active builds of ``refs`` as
+        copy's claim answers the build ids it queued), check the queue ``cap`` and the
+        ``repository``'s ``share`` of it (0: none) and reserve places for the builds within
+        them, and read the active builds of ``refs`` as
         stored. The caller removes the reservation (:data:`ADMITTING`) in the transaction that
         records the builds, or with :meth:`release_dispatch`. The delivery is claimed by its id
         and by ``body_digest`` (sha256 of the body) in one step: either one held answers the
@@ -472,6 +507,8 @@ class BuildStore:
             pipe.eval(_CLAIM, len(claim_keys), *claim_keys, claim, DELIVERY_TTL_SECONDS)
             admit_keys.append(claim_keys[0])
         now = time.time()
+        name = repository.lower()
+        tag = hashlib.sha256(f"{provider}/{name}".encode()).hexdigest()[:16]
         admit_args: list[str | int | float] = [
             cap,
             len(build_ids),
@@ -479,6 +516,11 @@ class BuildStore:
             now,
             now + ADMIT_SECONDS,
             claim,
+            share,
+            tag,
+            provider,
+            name,
+            build_key(""),
         ]
         pipe.eval(_ADMIT, len(admit_keys), *admit_keys, *admit_args)
         pipe.eval(_READ_REF_BUILDS, len(keys), *keys, build_key(""))
@@ -493,9 +535,29 @@ class BuildStore:
             build_id, raw = found[i].decode(), found[i + 1]
             if raw is not None and build_id not in active:
                 active[build_id] = (raw, BuildRecord.loads(raw))
-        queued, admitted = (int(value) for value in replies[-2])
-        reserved = f"{token}|{len(build_ids)}" if cap and admitted and earlier is None else None
-        return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved)
+        queued, admitted, ours = (int(value) for value in replies[-2])
+        capped = cap or share
+        reserved = (
+            f"{token}|{tag}|{len(build_ids)}" if capped and admitted and earlier is None else None
+        )
+        return DispatchView(earlier, queued, list(active.values()), bool(admitted), reserved, ours)
+
+    def _ensure_filter_index(self) -> None:
+        """Index the builds recorded before the filter indexes existed (once)."""
+        if self._filter_index_ready:
+            return
+        if not self.redis.exists(INDEX_MARKER):
+            ensure_indexed(self.redis, self._every_record())
+        self._filter_index_ready = True
+
+    def _every_record(self) -> Iterable[BuildRecord]:
+        start, page = 0, 1000
+        while True:
+            window: Any = self.redis.zrange(ALL_BUILDS, start, start + page - 1)
+            if not window:
+                return
+            yield from self.get_many([i.decode() for i in window])
+            start += page
 
     def _ensure_ref_index(self) -> None:
         """Index the active builds recorded before the per-ref index existed (once; a marker key

@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.store import BuildStore
 from worker.docker_client import DockerFactory, docker_factory
 from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS
+from worker.redis_connection import worker_redis
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class WorkerContext:
         connection: Redis | None = None,
         **options: Any,
     ) -> WorkerContext:
-        connection = connection or Redis.from_url(settings.redis_url)
+        connection = connection or worker_redis(settings)
         return cls(
             settings=settings,
             config=config,

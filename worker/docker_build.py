@@ -222,6 +222,7 @@ def build_image(
             rm=True,
             forcerm=True,
             pull=request.pull,
+            use_config_proxy=False,  # never ~/.docker/config.json's proxies as build args
             nocache=request.nocache,
             cache_from=list(request.cache_from) or None,
             decode=True,

@@ -3,8 +3,10 @@
 The SDK reads the user's Docker configuration and sends every credential in it to the daemon with
 each build (``X-Registry-Config``), and pushes with it when no ``auth_config`` is given. The worker
 passes credentials explicitly instead: :class:`WorkerAPIClient` starts with no stored credentials,
-never reloads them, and sends with builds only the credentials of the configured registries (so a
-``FROM`` on a private registry of the configuration works).
+never reloads them, and sends with builds only the credentials it is given (its repository's
+registries: :func:`worker.phases.docker.registry_credentials`). The SDK also turns the file's
+``proxies`` into build args of every build: the client drops them, and every build passes
+``use_config_proxy=False`` too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import docker
 import requests
 from docker import auth
 from docker.utils import kwargs_from_env
+from docker.utils.proxy import ProxyConfig
 
 from worker.errors import DaemonError
 
@@ -57,6 +60,7 @@ class WorkerAPIClient(docker.APIClient):  # type: ignore[misc]
         self._aborted = False
         super().__init__(*args, **kwargs)
         self._auth_configs = NoStoredCredentials()
+        self._proxy_configs = ProxyConfig()  # nor the proxies it read from the same file
         self.registry_credentials: dict[str, dict[str, str]] = {
             host: {**creds, "serveraddress": host}
             for host, creds in (registry_credentials or {}).items()

@@ -68,6 +68,7 @@ def label_image(
         rm=True,
         forcerm=True,
         pull=False,
+        use_config_proxy=False,  # never ~/.docker/config.json's proxies as build args
         decode=True,
         timeout=deadline.backstop(),
     )

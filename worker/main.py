@@ -29,6 +29,7 @@ from core.settings import Settings
 from worker import jobs
 from worker.context import WorkerContext
 from worker.maintenance import Maintenance
+from worker.redis_connection import worker_redis
 from worker.rq_worker import BuildWorker, requeue_interrupted, wait_for_redis
 
 # How often rq's own housekeeping runs (its default is ten minutes): it moves jobs whose worker
@@ -43,7 +44,7 @@ logger = logging.getLogger("autobuild.worker")
 def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: str) -> int:
     """Run the worker until a signal ends it (``burst``: until the queue and the retries are
     worked off); the process's exit status."""
-    connection = Redis.from_url(settings.redis_url)
+    connection = worker_redis(settings)
     try:
         connection.ping()
     except RedisError as error:
@@ -51,11 +52,11 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
             f"autobuild worker: Redis unreachable at {settings.redis_url}: {error}", file=sys.stderr
         )
         return 1
-    context = WorkerContext.create(settings, config, Redis.from_url(settings.redis_url))
+    context = WorkerContext.create(settings, config, worker_redis(settings))
     jobs.set_context(context)
     # key=value log lines (rq's too), with the build id in a build's lines and secrets masked
     configure_logging(context.masker, log_level)
-    maintenance = Maintenance(settings, config, Redis.from_url(settings.redis_url))
+    maintenance = Maintenance(settings, config, worker_redis(settings))
     maintenance.start()
     try:
         supervise(context, connection, maintenance, burst=burst, log_level=log_level)

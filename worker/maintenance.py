@@ -2,7 +2,9 @@
 
 Every second it hands the retries that are due to rq; every ``recovery_interval_seconds`` it
 queues again (or ends ``error``) the builds whose worker was lost, and the queued builds that
-lost their job; every ``schedule_tick_seconds`` it fires the rules' schedules that are due
+lost their job, and it deletes a batch of the ended builds older than
+``AUTOBUILD_BUILD_RETENTION_DAYS`` with their logs; every ``schedule_tick_seconds`` it fires
+the rules' schedules that are due
 (core/schedules.py: the workers are where builds run, they all hold the configuration and a
 Redis connection of their own, and a web process may be many short-lived gunicorn workers); once
 per ``AUTOBUILD_BASE_CHECK_INTERVAL`` across all workers (a claim in Redis) it rebuilds the rules
@@ -24,6 +26,7 @@ import time
 import redis
 
 from buildrules.model import Config
+from core.build_index import prune_expired
 from core.masking import masker_for
 from core.queue import build_queue
 from core.recovery import (
@@ -35,7 +38,7 @@ from core.recovery import (
 )
 from core.schedules import Scheduler
 from core.settings import Settings
-from core.store import BuildStore
+from core.store import BuildStore, log_key
 from worker.basecheck import BaseCheck
 
 logger = logging.getLogger(__name__)
@@ -93,6 +96,14 @@ class Maintenance:
         _, self._suspects = requeue_orphans(
             self.store, self.queue, self.repositories, self._suspects
         )
+        self.expire_old_builds()
+
+    def expire_old_builds(self) -> int:
+        """Delete a batch of ended builds past AUTOBUILD_BUILD_RETENTION_DAYS (0: keep all)."""
+        days = self.settings.build_retention_days
+        if not days:
+            return 0
+        return prune_expired(self.store.redis, time.time() - days * 86400, log_key(""))
 
     def seconds_to_next_retry(self) -> float | None:
         """How long until the next retry waiting for this worker's queue is due (0 if it is

@@ -76,7 +76,7 @@ def assert_not_reloaded(page):
 def send_webhook(server, commit, ref="refs/heads/master"):
     body = json.dumps(github_push(REPO, ref, commit)).encode()
     answer = requests.post(
-        server.url + "/webhooks/github",
+        server.url + "/webhooks/github/octo/ui-demo",
         data=body,
         headers={
             "Content-Type": "application/json",
@@ -246,7 +246,9 @@ def test_admin_cancels_and_retries_from_the_build_page(server, store, page):
 def test_admin_triggers_a_rule_from_the_repository_page(server, store, page):
     log_in(page, server)
     page.goto(f"{server.url}/repositories/github/{REPO}")
-    assert page.locator("#webhook-url").input_value() == server.url + "/webhooks/github"
+    assert (
+        page.locator("#webhook-url").input_value() == server.url + "/webhooks/github/octo/ui-demo"
+    )
     assert "UI_WEBHOOK_SECRET" in page.locator("#webhook").inner_text()
     assert SECRET not in page.content()
     page.click("button.trigger:has-text('Build master')")

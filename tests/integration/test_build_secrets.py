@@ -63,6 +63,7 @@ def config_text(clone_url: str, image: str, registry: str, secret_env: str) -> s
             image: {image}
             webhook_secret_env: BKS_WEBHOOK
             network: none
+            pull_registries: [{registry}]
             secrets: {{NPM_TOKEN: {secret_env}}}
             build_rules:
               - source_type: branch

@@ -314,7 +314,9 @@ def test_the_queue_cap_refuses_and_frees_the_delivery(clean_redis, queue):
     with pytest.raises(QueueFullError):
         push(store, queue, repo, "b", max_queued=1, delivery_id=delivery)
     assert clean_redis.zcard(QUEUED_BUILDS) == 1
-    again = push(store, queue, repo, "b", max_queued=2, delivery_id=delivery)  # a redelivery
+    again = push(
+        store, queue, repo, "b", max_queued=2, max_queued_per_repository=0, delivery_id=delivery
+    )  # a redelivery
     assert not again.duplicate and len(again.builds) == 1
 
 
@@ -329,7 +331,7 @@ def test_deliveries_at_once_never_overshoot_the_queue_cap(clean_redis, queue):
         try:
             dispatch(
                 store, queue, repo, [plan(f"branch-{n}")], trigger=Trigger.WEBHOOK,
-                delivery_id=str(uuid.uuid4()), max_queued=25,
+                delivery_id=str(uuid.uuid4()), max_queued=25, max_queued_per_repository=0,
             )  # fmt: skip
             outcomes.append("queued")
         except QueueFullError:

@@ -102,6 +102,24 @@ def test_logs_follow_streams_until_the_build_ends_and_exits_with_its_outcome(ser
     assert "ended: failed: The command" in capsys.readouterr().err
 
 
+def test_logs_show_a_builds_control_characters_escaped_never_raw(server, store, capsys):
+    record = add_record(store)
+    hostile = "\x1b]52;c;ZXZpbA==\x07\x1b[2K\rBuild succeeded\x9b31m\ttab kept"
+    build_log(store, record.id).append(hostile)
+    shown = "\\x1b]52;c;ZXZpbA==\\x07\\x1b[2K\\x0dBuild succeeded\\x9b31m\ttab kept"
+
+    assert main(["logs", record.id]) == 0
+    out = capsys.readouterr().out
+    assert shown in out
+    assert not any(char in out for char in "\x1b\x07\r\x9b")
+
+    run_fake_build(store, record)
+    main(["logs", "-f", record.id])
+    out = capsys.readouterr().out
+    assert shown in out
+    assert not any(char in out for char in "\x1b\x07\r\x9b")
+
+
 def test_logs_of_an_unknown_build_is_a_clear_error(server, capsys):
     assert main(["logs", "f" * 32]) == 1
     assert "HTTP 404: There is no build" in capsys.readouterr().err

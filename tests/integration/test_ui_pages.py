@@ -144,7 +144,7 @@ def test_pages_send_a_strict_content_security_policy(client):
 def test_repository_page_shows_rules_webhook_url_secret_name_and_badge(client, store):
     matched = add_record(store, rule_indexes=(1,), source_type=RefType.TAG, source_name="v2.0")
     html = client.get(f"/repositories/github/{REPO}").get_data(as_text=True)
-    assert 'value="http://localhost/webhooks/github"' in html
+    assert 'value="http://localhost/webhooks/github/octo/ui-demo"' in html
     assert "UI_WEBHOOK_SECRET" in html and "(set on this server)" in html
     assert SECRET not in html
     assert "application/json" in html
@@ -164,7 +164,7 @@ def test_repository_page_uses_the_public_url_for_the_webhook(client_for):
         AUTOBUILD_ADMIN_TOKEN=None,
     )
     html = client.get(f"/repositories/github/{REPO}").get_data(as_text=True)
-    assert 'value="https://builds.example.org/webhooks/github"' in html
+    assert 'value="https://builds.example.org/webhooks/github/octo/ui-demo"' in html
     assert "not set on this server" in html
 
 

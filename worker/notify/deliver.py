@@ -45,6 +45,7 @@ from worker.notify.payloads import (
 from worker.notify.sender import Reply, post
 from worker.notify.statuses import StatusConfigError, status_request
 from worker.notify.targets import Target, targets_for
+from worker.redis_connection import worker_redis
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def get_context() -> NotifyContext:
     global _context
     if _context is None:
         settings = Settings.from_env()
-        connection = Redis.from_url(settings.redis_url)
+        connection = worker_redis(settings)
         _context = NotifyContext.create(settings, load(settings.config_path), connection)
     return _context
 

@@ -23,6 +23,7 @@ from worker.docker_build import (
     LABEL_SOURCE,
     BuildRequest,
 )
+from worker.errors import DockerBuildError
 from worker.forksafety import WITHHELD_LINE, untrusted, withheld
 from worker.multiplatform import PlatformImage
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
@@ -33,6 +34,7 @@ from worker.phases.docker import (
     registry_credentials,
     registry_target,
 )
+from worker.pull_access import explain_refused_pull, is_refused_pull
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             ),
             registry_auth=withheld(
                 record,
-                session_credentials(registry_credentials(env.context.settings, env.context.config)),
+                session_credentials(
+                    registry_credentials(env.context.settings, env.context.config, repository)
+                ),
             ),
             pull=repository.pull,
         )
@@ -141,15 +145,20 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             registry_auth=given.registry_auth,
             pull=build_pulls(choice.builder, choice.platforms, given.pull),
         )
-        images = build_platforms(
-            api,
-            choice,
-            request,
-            env.deadline,
-            on_line=env.output(self.name),
-            checkpoint=env.checkpoint(self.activity),
-            progress=env.progress,
-        )
+        try:
+            images = build_platforms(
+                api,
+                choice,
+                request,
+                env.deadline,
+                on_line=env.output(self.name),
+                checkpoint=env.checkpoint(self.activity),
+                progress=env.progress,
+            )
+        except DockerBuildError as exc:  # no local may keep exc: its frames hold the stream
+            if not is_refused_pull(exc):
+                raise
+            raise explain_refused_pull(exc, env.repository.credential_hosts) from None
         output = BuildOutput(choice, images)
         if output.image_id is not None:
             env.log.append(f"Built image {output.image_id}", phase=self.name)

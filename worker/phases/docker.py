@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from buildrules.model import Config
+from buildrules.model import Config, Repository
 from core.registry_address import registry_host_of
 from core.settings import Settings
 from worker.docker_client import DEFAULT_TIMEOUT_SECONDS, ping
@@ -14,17 +14,21 @@ from worker.phases.base import PhaseEnv
 from worker.registry import Credentials, resolve_credentials
 
 
-def registry_credentials(settings: Settings, config: Config) -> dict[str, dict[str, str]]:
-    """The credentials of every configured registry whose variables are set (sent with builds,
-    for ``FROM`` images on those registries)."""
+def registry_credentials(
+    settings: Settings, config: Config, repository: Repository
+) -> dict[str, dict[str, str]]:
+    """The credentials a build of ``repository`` is sent (the Docker client's auth config, the
+    BuildKit session's registry auth), for ``FROM`` images: only those of the registries the
+    repository uses (where its images go, and its ``pull_registries``) whose variables are set.
+    Another repository's registry gets no credentials, so its private images stay private."""
     found: dict[str, dict[str, str]] = {}
-    for entry in config.registries:
+    for host in repository.credential_hosts:
         try:
-            credentials = resolve_credentials(config, settings, entry.host)
+            credentials = resolve_credentials(config, settings, host)
         except WorkerError:
             continue
         if credentials is not None:
-            found[entry.host] = credentials.auth_config()
+            found[host] = credentials.auth_config()
     return found
 
 
@@ -35,7 +39,8 @@ def docker_api(env: PhaseEnv) -> Any:
     if api is None:
         context = env.context
         api = context.docker(
-            DEFAULT_TIMEOUT_SECONDS, registry_credentials(context.settings, context.config)
+            DEFAULT_TIMEOUT_SECONDS,
+            registry_credentials(context.settings, context.config, env.repository),
         )
         env.resources.callback(api.close)
         env.shared["docker"] = api
