@@ -304,6 +304,26 @@ def test_a_fork_pull_request_under_autotest_all_gets_no_secret(make_git_repo, ba
     assert BUILD_SECRET not in log
 
 
+def test_a_fork_pull_request_runs_no_hook_and_gets_no_env_secret(
+    make_git_repo, base_image, site_for
+):
+    files = {
+        "Dockerfile": dockerfile(base_image, "RUN true"),
+        "hooks/pre_build": "#!/bin/sh\necho hook-ran-with-$HOOK_TOKEN\n",
+        "docker-compose.test.yml": compose("echo test-sees-${GREETING:-nothing}"),
+    }
+    repo, head = pull_request_repo(make_git_repo, files, "refs/pull/{n}/head", 11)
+    extra = "autotest: all\nhooks: true\nenv: {GREETING: hi, HOOK_TOKEN_env: PR_E2E_BUILD_SECRET}\n"
+    site = site_for(repo, extra=extra)
+    queued = site.queue(github_pull(SECRET, Pull("octo/app", 11, head, fork=True)))
+    done = site.work_off(queued["id"])
+    log = site.log(queued["id"])
+    assert done["status"] == "success", (done, log)
+    assert "hook-ran" not in log  # the fork's hooks/ is code nobody reviewed: never run
+    assert "pre_build" not in [p["name"] for p in done["phases"] if p["status"] == "success"]
+    assert BUILD_SECRET not in log
+
+
 # --- supersede and cancel ------------------------------------------------------------------------
 
 
