@@ -152,7 +152,9 @@ def test_pull_true_uses_the_configured_credentials_of_the_base_images_registry(
     digest = registry_digest(name, tag, auth_registry.username, auth_registry.password)
     app = make_git_repo({"Dockerfile": f"FROM {private}\nRUN echo {uuid.uuid4().hex}\n"})
     commit = app.head()
-    repository = make_repository(app.url, image, pull=True, builder=builder)
+    repository = make_repository(
+        app.url, image, pull=True, builder=builder, pull_registries=(auth_registry.host,)
+    )
     registries = [RegistryAuth(auth_registry.host, "PULL_REG_USER", "PULL_REG_PASSWORD")]
     environ = {
         "PULL_REG_USER": auth_registry.username,

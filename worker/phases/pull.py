@@ -13,6 +13,7 @@ from core.registry_api import split_image, split_reference
 from worker.attest import base_references, read_dockerfile
 from worker.basepull import BaseDigest, pull_bases, resolve_bases
 from worker.builders import LEGACY, BuildChoice, choice_for
+from worker.forksafety import untrusted
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, Results
 from worker.phases.clone import CloneOutput
 from worker.phases.docker import docker_api
@@ -54,7 +55,8 @@ class PullPhase(Phase[PullInput, PullOutput]):
             build_args=build_args,
             choice=choice_for(env.repository, env.record),
             credentials={
-                host: resolve_credentials(context.config, context.settings, host) for host in hosts
+                host: resolve_credentials(context.config, context.settings, host)
+                for host in hosts & credential_hosts(env)
             },
         )
 
@@ -81,6 +83,15 @@ class PullPhase(Phase[PullInput, PullOutput]):
         else:
             bases = resolve_bases(references, credentials_for, log)
         return PullOutput(bases)
+
+
+def credential_hosts(env: PhaseEnv) -> set[str]:
+    """The registries whose credentials this build's pulls may use: its repository's own and its
+    ``pull_registries`` (as for the build itself: worker/phases/docker.py), none for a fork's
+    pull request (worker/forksafety.py)."""
+    if untrusted(env.record):
+        return set()
+    return set(env.repository.credential_hosts)
 
 
 def reference_host(reference: str) -> str:
