@@ -103,3 +103,20 @@ def test_a_worker_whose_heartbeat_is_older_than_its_ttl_is_lost(
     clean_redis.delete(f"rq:worker:{alive['name']}")
     (still,) = list_workers(clean_redis, settings.queue_name)
     assert still.lost and still.daemon == alive["daemon"]
+
+
+def test_an_idle_worker_drains_at_once_and_a_drain_of_no_worker_says_so(
+    tmp_path, redis_url, clean_redis, base_image, make_git_repo, image
+):
+    repo = make_git_repo({"Dockerfile": dockerfile(base_image, "RUN true")})
+    name = f"octo/idle-{uuid.uuid4().hex[:6]}"
+    settings, client = configure(tmp_path, redis_url, [repository_entry(name, repo.url, image)])
+
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+        (idle,) = wait_for(lambda: client.get("/api/v1/workers").json["workers"], 60, "a worker")
+        drained = drain_command(settings, idle["name"])
+        assert drained.returncode == 0, drained.stderr
+        assert worker.wait(timeout=30) == 0
+    nobody = drain_command(settings, idle["name"])
+    assert nobody.returncode == 1
+    assert f"no running worker named {idle['name']}" in nobody.stderr
