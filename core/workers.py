@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from rq import Queue, Worker
+from rq import Worker
 from rq.command import send_shutdown_command
-from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 
 from core.progress import iso_time
+from core.queue import build_queue
 from core.workerid import WorkerIdentity
 
 WORKERS_KEY = "autobuild:workers"  # sorted set: worker name -> last heartbeat (epoch seconds)
@@ -108,7 +108,7 @@ def list_workers(
     """Every worker on the queue, alive or lost, by host then name."""
     now = now or datetime.now(UTC)
     connection.zremrangebyscore(WORKERS_KEY, "-inf", now.timestamp() - KEEP_LOST_SECONDS)
-    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    queue = build_queue(connection, queue_name)
     alive = {worker.name: worker for worker in Worker.all(queue=queue)}
     names = {_text(name) for name in connection.zrange(WORKERS_KEY, 0, -1)} | set(alive)
     views = [_view(connection, name, alive.get(name), now) for name in names]
@@ -154,7 +154,7 @@ def drain(
     """Ask the live workers named (or, with no names, every one on ``host``) to finish their
     current build, take no new one and exit: rq's shutdown command, which the worker takes as a
     warm stop. The names of the workers asked."""
-    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    queue = build_queue(connection, queue_name)
     chosen = [
         worker.name
         for worker in Worker.all(queue=queue)
@@ -167,6 +167,6 @@ def drain(
 
 def still_running(connection: redis.Redis, queue_name: str, names: list[str]) -> list[str]:
     """Which of ``names`` rq still lists as alive on the queue."""
-    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    queue = build_queue(connection, queue_name)
     alive = {worker.name for worker in Worker.all(queue=queue)}
     return [name for name in names if name in alive]
