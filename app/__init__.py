@@ -17,6 +17,7 @@ from app import (
     trust_views,
     ui,
     webhooks,
+    workers,
 )
 from app.auth import configure_sessions
 from app.context import EXTENSION_KEY, AppContext
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         openapi,
         metrics,
         schedules,
+        workers,
     ):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(notifications_blueprint)

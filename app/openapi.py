@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify
 from app.hosts import HOSTS
 from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
 from app.openapi_schedules import REPOSITORY_PATHS
+from app.openapi_workers import WORKER_IDENTITY_SCHEMA, WORKERS_PATHS
 from core.build import BuildStatus, Trigger
 from core.events import RefType
 
@@ -81,6 +82,7 @@ BUILD_SCHEMA: JsonObject = {
         "phases": {"type": "array", "items": PHASE_SCHEMA,
                    "description": "This attempt's phases, in order (docs/builds.md)."},
         "progress": PROGRESS_SCHEMA,
+        "worker": WORKER_IDENTITY_SCHEMA,
     },
 }  # fmt: skip
 
@@ -512,7 +514,9 @@ def document() -> JsonObject:
             "version": "1",
             "description": "Webhooks from git hosts in, builds and their logs out.",
         },
-        "paths": _guessing_limited({**_operations(), **NOTIFICATION_PATHS, **REPOSITORY_PATHS}),
+        "paths": _guessing_limited(
+            {**_operations(), **NOTIFICATION_PATHS, **REPOSITORY_PATHS, **WORKERS_PATHS}
+        ),
         "components": {
             "securitySchemes": {
                 "bearer": {

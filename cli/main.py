@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "cli.verify",
     "cli.prune",
     "cli.images",
+    "cli.workers",
 )
 
 

@@ -44,5 +44,6 @@ BASE_MODULES = frozenset(
         "core.remote",
         "core.settings",
         "core.store",
+        "core.workerid",
     }
 )

@@ -13,6 +13,7 @@ from core.events import PullRequest, RefType
 from core.progress import PhaseRecord, Progress
 from core.progress import iso_time as _iso
 from core.progress import parse_time as _parse_iso
+from core.workerid import WorkerIdentity
 
 
 class BuildStatus(enum.StrEnum):
@@ -98,6 +99,7 @@ class BuildRecord:
     platform_digests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) pushed
     push: bool = True  # false: built (and tested), nothing pushed
     pull_request: PullRequest | None = None  # set for a pull request build
+    worker: WorkerIdentity | None = None  # the host and daemon running this attempt
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -120,6 +122,7 @@ class BuildRecord:
         data["phases"] = [phase.to_json() for phase in self.phases]
         data["progress"] = self.progress.to_json()
         data["pull_request"] = self.pull_request.to_json() if self.pull_request else None
+        data["worker"] = self.worker.to_json() if self.worker else None
         return data
 
     def dumps(self) -> str:
@@ -160,4 +163,5 @@ class BuildRecord:
             platform_digests=tuple(data.get("platform_digests", {}).items()),
             push=data.get("push", True),
             pull_request=PullRequest.from_json(data.get("pull_request")),
+            worker=WorkerIdentity.from_json(data.get("worker")),
         )

@@ -15,6 +15,7 @@ from core.masking import Masker, masker_for
 from core.queue import build_queue
 from core.settings import Settings
 from core.store import BuildStore
+from core.workerid import WorkerIdentity
 from worker.docker_client import DockerFactory, docker_factory
 from worker.push import DEFAULT_PUSH_READ_TIMEOUT_SECONDS
 from worker.redis_connection import worker_redis
@@ -33,6 +34,7 @@ class WorkerContext:
     push_read_timeout: float = DEFAULT_PUSH_READ_TIMEOUT_SECONDS
     registry_timeout: float = 30.0
     git_config: tuple[tuple[str, str], ...] = field(default=())  # extra `git -c` pairs
+    identity: WorkerIdentity | None = None  # host and daemon, written into each attempt
 
     @classmethod
     def create(

@@ -102,6 +102,7 @@ class BuildRun:
                 started_at=utcnow(),
                 phases=(),
                 progress=Progress(),
+                worker=self.context.identity,
             )
         except StaleTransitionError as taken:
             return taken.record.status.value  # another worker has it, or it ended: not ours

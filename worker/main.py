@@ -13,10 +13,12 @@ process stays: it waits for Redis, queues again the build it had to stop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from redis import Redis, RedisError
@@ -26,8 +28,10 @@ from buildrules.model import Config
 from core.logfmt import configure_logging
 from core.queue import build_queue
 from core.settings import Settings
+from core.workers import forget_worker
 from worker import jobs
 from worker.context import WorkerContext
+from worker.identity import worker_identity
 from worker.maintenance import Maintenance
 from worker.redis_connection import worker_redis
 from worker.rq_worker import BuildWorker, requeue_interrupted, wait_for_redis
@@ -53,6 +57,7 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
         )
         return 1
     context = WorkerContext.create(settings, config, worker_redis(settings))
+    context = replace(context, identity=worker_identity(context.docker))
     jobs.set_context(context)
     # key=value log lines (rq's too), with the build id in a build's lines and secrets masked
     configure_logging(context.masker, log_level)
@@ -104,6 +109,7 @@ def supervise(
             serializer=JSONSerializer,
             work_horse_killed_handler=horse_killed_handler(context),
             maintenance_interval=RQ_MAINTENANCE_INTERVAL_SECONDS,
+            identity=context.identity,
         )
         lost_redis = False
         try:
@@ -111,7 +117,9 @@ def supervise(
         except RedisError as error:  # rq's loop ended on it, and its teardown failed too
             lost_redis = True
             logger.warning("the rq loop ended: Redis unreachable (%s)", error)
-        if worker.stop_requested.is_set():
+        with contextlib.suppress(RedisError):  # this rq loop's worker has ended: unlisted
+            forget_worker(connection, worker.name)
+        if worker.stop_requested.is_set():  # a signal, or a drain (rq's shutdown command)
             return
         if lost_redis or worker.interrupted is not None or not burst:
             # Not asked to stop: Redis went away (or rq's loop failed). Wait for Redis, queue

@@ -23,6 +23,9 @@ from typing import Any
 import redis
 from rq import Worker
 
+from core.workerid import WorkerIdentity
+from core.workers import record_heartbeat
+
 logger = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = (
@@ -42,17 +45,35 @@ class BuildWorker(Worker):
     """rq's forking worker that remembers why its loop ended: a stop asked for by a signal, or
     the build it stopped because Redis went away while it watched it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, identity: WorkerIdentity | None = None, **kwargs: Any) -> None:
+        self.identity = identity
+        self.current_build: str | None = None
         super().__init__(*args, **kwargs)
         self.stop_requested = threading.Event()
         self.interrupted: InterruptedBuild | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """rq's heartbeat, and ours beside it (:mod:`core.workers`: host, daemon, build)."""
+        super().heartbeat(timeout, pipeline)
+        if self.identity is not None:
+            record_heartbeat(
+                self.connection,
+                self.name,
+                self.identity,
+                ttl_seconds=timeout or self.worker_ttl + 60,
+                current_build=self.current_build,
+                builds_done=self.successful_job_count + self.failed_job_count,
+            )
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def execute_job(self, job: Any, queue: Any) -> None:
+        build = _build_of(job)
+        self.current_build = build.build_id if build else None
         try:
+            self.heartbeat()  # the workers page shows the build at once
             super().execute_job(job, queue)
         except redis.RedisError:
             self.interrupted = _build_of(job)
@@ -65,6 +86,8 @@ class BuildWorker(Worker):
                     self.kill_horse()  # its whole process group: git, the Docker streams
                     self.wait_for_horse()
             raise
+        finally:
+            self.current_build = None
 
 
 def _build_of(job: Any) -> InterruptedBuild | None:

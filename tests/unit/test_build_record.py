@@ -86,3 +86,14 @@ def test_a_pull_request_build_round_trips_with_its_pull_request_and_push_flag():
     again = BuildRecord.loads(record.dumps())
     assert again.pull_request == pull and again.push is False
     assert BuildRecord.loads(make_record().dumps()).pull_request is None
+
+
+def test_the_worker_that_ran_the_attempt_round_trips_and_is_null_before_one_starts():
+    from core.workerid import WorkerIdentity
+
+    assert make_record().to_json()["worker"] is None
+    record = make_record(worker=WorkerIdentity(host="build-1", daemon="ABCD:EFGH"))
+    assert record.to_json()["worker"] == {"host": "build-1", "daemon": "ABCD:EFGH"}
+    assert BuildRecord.loads(record.dumps()) == record
+    unknown = make_record(worker=WorkerIdentity(host="build-2"))
+    assert BuildRecord.loads(unknown.dumps()).worker == WorkerIdentity("build-2", None)

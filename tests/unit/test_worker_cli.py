@@ -24,3 +24,11 @@ def test_a_broken_configuration_stops_the_worker_with_file_and_line(tmp_path, mo
     err = capsys.readouterr().err
     assert err.strip()
     assert all(line.startswith(f"{config}:") for line in err.strip().splitlines())
+
+
+def test_drain_takes_worker_names_and_name_alone_is_refused(monkeypatch, capsys):
+    args = build_parser().parse_args(["worker", "--drain", "--name", "a", "--name", "b"])
+    assert args.drain is True and args.name == ["a", "b"]
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+    assert main(["worker", "--name", "a"]) == 2
+    assert "--name only goes with --drain" in capsys.readouterr().err
