@@ -10,6 +10,7 @@ from rq import Queue
 
 from buildrules.model import Config
 from core.queue import build_queue
+from core.redis_url import connect
 from core.settings import Settings
 from core.store import BuildStore
 
@@ -26,7 +27,7 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings, config: Config) -> AppContext:
-        connection = redis.Redis.from_url(
+        connection = connect(
             settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
         )
         return cls(

@@ -31,6 +31,7 @@ from app.context import AppContext, app_context
 from app.errors import ApiError
 from core.build import BuildRecord
 from core.logs import LogLine, follow_build
+from core.redis_url import connect
 from core.store import BuildStore
 
 EXTENSION_KEY = "autobuild.logstreams"
@@ -98,7 +99,7 @@ def resources(context: AppContext) -> StreamResources:
     with _CREATING:
         if EXTENSION_KEY not in extensions:
             settings = context.settings
-            connection = redis.Redis.from_url(
+            connection = connect(
                 settings.redis_url,
                 max_connections=max(settings.stream_limit, 1),
                 socket_timeout=10,  # well above a blocking read (1 s)

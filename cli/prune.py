@@ -11,9 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-import redis
-
 from buildrules.loader import ConfigError, load
+from core.redis_url import connect
 from core.registry_api import RegistryAPI, RegistryAPIError, configured_credentials, split_image
 from core.retention import apply_plan, plan_repository
 from core.settings import Settings
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    connection = redis.Redis.from_url(settings.redis_url)
+    connection = connect(settings.redis_url)
 
     def api_for(host: str) -> RegistryAPI:
         return RegistryAPI(host, configured_credentials(config, settings, host))

@@ -27,6 +27,7 @@ from rq.serializers import JSONSerializer
 from buildrules.model import Config
 from core.logfmt import configure_logging
 from core.queue import build_queue
+from core.redis_url import without_password
 from core.settings import Settings
 from core.workers import forget_worker
 from worker import jobs
@@ -52,9 +53,8 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
     try:
         connection.ping()
     except RedisError as error:
-        print(
-            f"autobuild worker: Redis unreachable at {settings.redis_url}: {error}", file=sys.stderr
-        )
+        where = without_password(settings.redis_url)
+        print(f"autobuild worker: Redis unreachable at {where}: {error}", file=sys.stderr)
         return 1
     context = WorkerContext.create(settings, config, worker_redis(settings))
     context = replace(context, identity=worker_identity(context.docker))

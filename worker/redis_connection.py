@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from redis import Redis
 
+from core.redis_url import connect
 from core.settings import Settings
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
@@ -17,7 +18,7 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 def worker_redis(settings: Settings) -> Redis:
     """A connection to ``REDIS_URL`` with read, connect and health-check timeouts."""
     timeout = settings.redis_timeout_seconds
-    return Redis.from_url(
+    return connect(
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=min(timeout, 5.0),
