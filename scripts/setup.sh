@@ -15,14 +15,15 @@ log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- system packages --------------------------------------------------------------------------
-# redis-server: queue, records, logs. docker.io: dockerd (+ containerd, runc). docker-registry:
+# redis-server: queue, records, logs (and, as `redis-server --sentinel`, the Sentinel test).
+# docker.io: dockerd (+ containerd, runc). docker-registry:
 # the local registry. git: mirrors. busybox-static: the test base image. apache2-utils: htpasswd
 # (bcrypt entries for the authenticated test registry). qemu-user-static: RUN steps of foreign
 # platforms (multi-platform images; scripts/binfmt.sh registers it with the kernel).
 # openssh-server: a loopback sshd the deploy-key tests start themselves (never as a service).
 # bubblewrap: the sandbox build hooks run in (worker/sandbox.py). docker-compose: autotest's
 # `sut` service (worker/composerun.py).
-PACKAGES=(redis-server redis-sentinel docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static openssh-server bubblewrap docker-compose)
+PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static openssh-server bubblewrap docker-compose)
 
 is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
