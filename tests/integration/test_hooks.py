@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from buildrules.hookfields import EnvVar
 from core.control import cancel_build
 from core.masking import MASK
 from core.progress import PhaseStatus
+from tests.integration.control_helpers import wait_for
 from tests.integration.worker_helpers import (
     create_record,
     log_text,
@@ -45,14 +45,6 @@ POST_PUSH_HOOK = (
 
 def echo_hook(name: str, extra: str = "") -> str:
     return f"#!/bin/sh\necho hook {name} ran\n{extra}"
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    end = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def processes_with(argument: str) -> list[int]:
@@ -239,7 +231,7 @@ def test_a_hook_sleeping_past_a_time_limit_is_stopped_with_its_processes(
     done = context.store.require(record.id)
     assert "while running the pre_build hook" in (done.error or "")
     assert limit in (done.error or "")
-    wait_until(lambda: not processes_with(marker), 5, "the hook's processes to be gone")
+    wait_for(lambda: not processes_with(marker), 5, "the hook's processes to be gone")
 
 
 def test_a_canceled_build_stops_its_running_hook_and_every_process_it_started(
@@ -256,13 +248,13 @@ def test_a_canceled_build_stops_its_running_hook_and_every_process_it_started(
     runner = threading.Thread(target=lambda: ended.append(execute_build(context, record.id)))
     runner.start()
     try:
-        wait_until(lambda: len(processes_with(marker)) >= 2, 30, "the hook to start sleeping")
+        wait_for(lambda: len(processes_with(marker)) >= 2, 30, "the hook to start sleeping")
         cancel_build(context.store, record.id)
         runner.join(timeout=15)
     finally:
         runner.join(timeout=30)
     assert ended == ["canceled"]
-    wait_until(lambda: not processes_with(marker), 5, "the hook's processes to be gone")
+    wait_for(lambda: not processes_with(marker), 5, "the hook's processes to be gone")
     assert "Build stopped while running the post_checkout hook" in log_text(clean_redis, record.id)
 
 
