@@ -7,6 +7,9 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,19 @@ def test_the_example_environment_names_only_documented_variables() -> None:
     named = set(ASSIGNMENT.findall(example)) - EXAMPLE_SECRETS
     assert {"AUTOBUILD_CONFIG", "REDIS_URL"} <= named
     assert named <= documented
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_accepts_the_units(tmp_path: Path) -> None:
+    autobuild = Path(sys.executable).with_name("autobuild")
+    for path in UNIT_FILES:
+        name = path.name.replace("@.", "@1.")  # a template is checked as one of its instances
+        (tmp_path / name).write_text(path.read_text().replace(AUTOBUILD, str(autobuild)))
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *sorted(tmp_path.glob("*.service"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
