@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from core.build import BuildStatus
 from tests.integration.control_helpers import repository_entry, wait_for
 from tests.integration.multihost import Cluster, Host
 from tests.integration.multihost_procs import processes_under
@@ -22,7 +23,7 @@ from tests.integration.multihost_procs import processes_under
 pytestmark = pytest.mark.integration
 
 BUILD_SECONDS = 120
-ENDED = {"success", "failed", "errored", "timed_out", "canceled", "superseded"}
+ENDED = {status.value for status in BuildStatus if status.terminal}
 
 
 def unique(prefix: str) -> str:
