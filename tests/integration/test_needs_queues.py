@@ -2,7 +2,8 @@
 and a plain enqueue alike), the queues a worker with given capabilities serves and in which
 order, one concurrency key per repository whatever the queue (rq promotes a waiting build into
 its own needs queue), a cancel that takes a waiting build off its needs queue and frees its
-slot, and the queue depth that counts every queue."""
+slot, the queue depth that counts every queue, and a retry or a recovered build routed by the
+needs its record keeps."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from buildrules.model import BuildPlan, BuildRule, Repository
-from core.build import BuildRecord, Trigger, new_build_id
+from core.build import BuildRecord, BuildStatus, Trigger, new_build_id
 from core.capabilities import Capabilities, needs_key
+from core.control import retry_build
 from core.dispatch import dispatch
 from core.events import RefType
 from core.needsqueues import needs_in_use, queue_lengths, queues_for, total_queued
 from core.queue import build_queue, enqueue_for, job_id_for, withdraw
+from core.recovery import requeue_or_end
 from core.store import BuildStore
 
 pytestmark = pytest.mark.integration
@@ -151,3 +154,27 @@ def test_withdrawing_a_waiting_build_takes_it_off_its_needs_queue_and_frees_the_
     assert status_of(clean_redis, first) == JobStatus.CANCELED
     assert withdraw(base, first) is False  # already off the queue
     assert withdraw(base, record(repo, ("gpu",))) is False  # never queued
+
+
+def test_a_retry_keeps_the_needs_of_the_build_it_retries(clean_redis, base):
+    repo = repository(max_concurrent_builds=5)
+    store = BuildStore(clean_redis)
+    original = record(repo, ARM_BIG)
+    store.create([original])
+    # the rules no longer ask for anything: the record's needs route the retry all the same
+    retried = retry_build(store, base, repo, original.id)
+    assert retried.needs == ARM_BIG and retried.retry_of == original.id
+    needs_queue = build_queue(clean_redis, f"{base.name}:needs:big-memory,linux/arm64")
+    assert needs_queue.job_ids == [job_id_for(retried)]
+
+
+def test_a_build_queued_again_after_its_worker_was_lost_goes_to_its_needs_queue(clean_redis, base):
+    repo = repository(max_concurrent_builds=5, retries=2)
+    store = BuildStore(clean_redis)
+    lost = record(repo, BIG)
+    store.create([lost])
+    running = store.transition(lost.id, BuildStatus.BUILDING)
+    again = requeue_or_end(store, base, repo, running, "The worker was lost.")
+    assert again is not None and again.requeued and again.record.attempt == 2
+    needs_queue = build_queue(clean_redis, f"{base.name}:needs:big-memory")
+    assert needs_queue.job_ids == [job_id_for(again.record)] and base.job_ids == []
