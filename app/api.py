@@ -10,8 +10,10 @@ from app.errors import ApiError
 from app.filters import UnknownStatusError, parse_statuses
 from app.logpages import page_json, raw_log, wants_page
 from app.logstreams import stream_response
+from app.needsview import waiting_reason_of
 from core.build import BuildRecord, BuildStatus
 from core.control import cancel_build, retry_build
+from core.queue import withdraw
 from core.store import StaleTransitionError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -57,7 +59,9 @@ def list_builds() -> Response:
 
 @blueprint.get("/builds/<build_id>")
 def get_build(build_id: str) -> Response:
-    return jsonify(_build(build_id).to_json())
+    record = _build(build_id)
+    reason = waiting_reason_of(app_context(), record)  # app/needsview.py
+    return jsonify({**record.to_json(), "waiting_reason": reason})
 
 
 @blueprint.post("/builds/<build_id>/cancel")
@@ -66,7 +70,9 @@ def cancel(build_id: str) -> Response:
     require_admin(context)
     record = _build(build_id)
     try:
-        return jsonify(cancel_build(context.store, record.id).to_json())
+        canceled = cancel_build(context.store, record.id)
+        withdraw(context.queue, canceled)  # off its queue, whichever: frees its slot
+        return jsonify(canceled.to_json())
     except StaleTransitionError as ended:
         raise ApiError(
             409, f"Build {record.id} already ended {ended.record.status.value}."

@@ -34,6 +34,7 @@ from app.context import AppContext, app_context
 from app.hosts import HOSTS
 from core.build import RUNNING_STATUSES, TERMINAL_STATUSES, BuildStatus
 from core.metrics import Histogram, Snapshot, count_webhook, read_snapshot, webhook_outcome
+from core.needsqueues import total_queued
 from core.notifications import read_counts
 
 blueprint = Blueprint("metrics", __name__)
@@ -99,7 +100,9 @@ def build_families(
         [((), snapshot.queue_duration)],
     )
     yield GaugeMetricFamily(
-        "autobuild_queue_depth", "Jobs waiting in the rq build queue.", value=queue_depth
+        "autobuild_queue_depth",
+        "Jobs waiting in the rq build queues (the queue and every needs queue).",
+        value=queue_depth,
     )
     yield GaugeMetricFamily(
         "autobuild_workers", "rq workers listening on the build queue.", value=workers
@@ -160,7 +163,8 @@ class RedisCollector(Collector):
         active = [record.status for record in context.store.active()]
         workers = Worker.count(connection=context.redis, queue=context.queue)
         notifications = read_counts(context.redis)
-        yield from build_families(snapshot, active, context.queue.count, workers, notifications)
+        depth = total_queued(context.redis, context.queue.name)  # every needs queue too
+        yield from build_families(snapshot, active, depth, workers, notifications)
 
 
 def render_metrics(accept: str | None = None) -> tuple[bytes, str]:

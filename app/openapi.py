@@ -16,7 +16,12 @@ from flask import Blueprint, Response, jsonify
 from app.hosts import HOSTS
 from app.openapi_progress import NULLABLE_TIME, PHASE_SCHEMA, PROGRESS_SCHEMA
 from app.openapi_schedules import REPOSITORY_PATHS
-from app.openapi_workers import WORKER_IDENTITY_SCHEMA, WORKERS_PATHS
+from app.openapi_workers import (
+    NEEDS_SCHEMA,
+    WAITING_REASON_SCHEMA,
+    WORKER_IDENTITY_SCHEMA,
+    WORKERS_PATHS,
+)
 from core.build import BuildStatus, Trigger
 from core.events import RefType
 
@@ -83,6 +88,8 @@ BUILD_SCHEMA: JsonObject = {
                    "description": "This attempt's phases, in order (docs/builds.md)."},
         "progress": PROGRESS_SCHEMA,
         "worker": WORKER_IDENTITY_SCHEMA,
+        "needs": NEEDS_SCHEMA,
+        "waiting_reason": WAITING_REASON_SCHEMA,
     },
 }  # fmt: skip
 

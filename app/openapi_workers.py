@@ -1,5 +1,5 @@
 """The OpenAPI description of ``GET /api/v1/workers`` (app/workers.py) and of a build's
-``worker`` (core/workerid.py)."""
+``worker`` (core/workerid.py), ``needs`` and ``waiting_reason`` (core/capabilities.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,18 @@ WORKER_IDENTITY_SCHEMA: dict[str, Any] = {
         "daemon": {"type": ["string", "null"], "description": "`docker info`'s ID"},
     },
 }
+NEEDS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "What a worker must offer to take this build: each of its platforms and "
+    "each runs_on label, sorted (empty: any worker).",
+}
+WAITING_REASON_SCHEMA: dict[str, Any] = {
+    "type": ["string", "null"],
+    "description": "GET /api/v1/builds/<id> only: why a queued build waits when no live worker "
+    "can run it (one sentence naming what is missing and what the workers offer); null when "
+    "a worker can, or the build is not queued.",
+}
 WORKER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -26,6 +38,8 @@ WORKER_SCHEMA: dict[str, Any] = {
         "builds_done",
         "last_heartbeat",
         "ttl_seconds",
+        "platforms",
+        "labels",
     ],
     "properties": {
         "name": {"type": "string", "description": "rq's name of the worker"},
@@ -40,6 +54,17 @@ WORKER_SCHEMA: dict[str, Any] = {
         "builds_done": {"type": "integer"},
         "last_heartbeat": {"type": ["string", "null"], "format": "date-time"},
         "ttl_seconds": {"type": "integer"},
+        "platforms": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the platforms it builds (autobuild worker --platform, or its "
+            "daemon's own and those it can emulate)",
+        },
+        "labels": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "its labels (autobuild worker --label), which runs_on asks for",
+        },
     },
 }
 WORKERS_PATHS: dict[str, Any] = {

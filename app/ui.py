@@ -27,6 +27,7 @@ from app.auth import (
 from app.context import AppContext, app_context
 from app.filters import UnknownStatusError, parse_statuses
 from app.logpages import PAGE_LINES
+from app.needsview import needs_rows, waiting_reason_of
 from app.phaseview import phases_for
 from app.schedules import next_firings
 from buildrules.model import PROVIDERS, BuildRule, Repository
@@ -208,6 +209,7 @@ def dashboard() -> str | tuple[str, int]:
         api_provider=provider or "",
         api_repository=name or "",
         limit=DASHBOARD_LIMIT,
+        needs_rows=needs_rows(context),  # app/needsview.py
     )
 
 
@@ -229,6 +231,7 @@ def build_page(build_id: str) -> str | tuple[str, int]:
         pull_command=pull_command(record),
         repository=repository,
         notifications=read_answers(context.redis, record.id),
+        waiting_reason=waiting_reason_of(context, record),  # app/needsview.py
     )
 
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import yaml
 
+from buildrules.runson import RUNS_ON_KEY, read_runs_on
 from buildrules.yamlnodes import Entry, NodeReader
 
 BUILDERS = ("buildkit", "legacy")
 DEFAULT_BUILDER = "buildkit"
-BUILDER_KEYS = ("builder", "platforms")
+BUILDER_KEYS = ("builder", "platforms", RUNS_ON_KEY)  # runs_on: buildrules.runson
 # os/architecture[/variant], as OCI image indexes name them: linux/amd64, linux/arm/v7
 _PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
@@ -34,7 +35,8 @@ def check_platform(value: str) -> str:
 
 
 def read_builder_keys(reader: NodeReader, entries: dict[str, Entry]) -> dict[str, Any]:
-    """``builder`` and ``platforms`` where written, checked (a key with a problem is left out):
+    """``builder``, ``platforms`` and ``runs_on`` where written, checked (a key with a problem is
+    left out):
     ``{"builder": "legacy", "platforms": ("linux/amd64", "linux/arm64")}``."""
     found: dict[str, Any] = {}
     if "builder" in entries:
@@ -48,6 +50,7 @@ def read_builder_keys(reader: NodeReader, entries: dict[str, Entry]) -> dict[str
         platforms = _platforms(reader, entries["platforms"].value)
         if platforms is not None:
             found["platforms"] = platforms
+    found.update(read_runs_on(reader, entries))
     return found
 
 

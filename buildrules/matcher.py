@@ -305,6 +305,7 @@ def _group(
                 rule_indexes=tuple(m.index for m in members),
                 push=first.push and not (pull is not None and pull.fork),
                 pull_request=pull,
+                needs=repository.needs_of(m.index for m in members),
             )
         )
     return tuple(plans), tuple(warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class BuildRule:
     image: str | None = None
     builder: str | None = None  # buildkit | legacy; None: the repository's
     platforms: tuple[str, ...] | None = None  # None: the repository's
+    runs_on: tuple[str, ...] | None = None  # worker labels needed; None: the repository's
     # Build secrets (id, name of the worker's environment variable holding the value), the
     # repository's merged in (the rule's id winning): RUN --mount=type=secret,id=ID reads them.
     secrets: tuple[tuple[str, str], ...] = ()
@@ -183,6 +185,7 @@ class Repository:
     retries: int = DEFAULT_RETRIES  # automatic retries of a build that ended in `error`
     builder: str = "buildkit"  # buildkit | legacy (buildrules.builder); a rule may override it
     platforms: tuple[str, ...] = ()  # () : the worker's own platform, one image; else an index
+    runs_on: tuple[str, ...] = ()  # worker labels a build needs (buildrules.runson)
     secrets: tuple[tuple[str, str], ...] = ()  # build secrets (id, env name); rules carry them too
     keep: KeepPolicy | None = None  # retention of its images (autobuild prune); None: keep all
     # Commit statuses on the git host (worker/notify/statuses.py) and notify: targets.
@@ -239,6 +242,16 @@ class Repository:
     def platforms_for(self, rule: BuildRule | None) -> tuple[str, ...]:
         """The platforms a build of ``rule`` builds: the rule's or else ours."""
         return rule.platforms if rule is not None and rule.platforms is not None else self.platforms
+
+    def needs_of(self, indexes: Iterable[int]) -> tuple[str, ...]:
+        """What a worker must offer to build the rules at ``indexes`` together: each platform
+        they build and each ``runs_on`` label (the rule's or else ours), sorted."""
+        needs: set[str] = set()
+        for index in indexes:
+            rule = self.build_rules[index]
+            needs.update(self.platforms_for(rule))
+            needs.update(rule.runs_on if rule.runs_on is not None else self.runs_on)
+        return tuple(sorted(needs))
 
     def rebuilds_on_base_change(self, rule: BuildRule) -> bool:
         """Whether a changed ``FROM`` image rebuilds ``rule``: its own setting, else ours."""
@@ -328,3 +341,4 @@ class BuildPlan:
     rule_indexes: tuple[int, ...] = ()
     push: bool = True  # false: nothing is pushed (the push, verify and attest phases skip)
     pull_request: PullRequest | None = None  # set for a pull request build
+    needs: tuple[str, ...] = ()  # platforms and labels its worker must offer (core.capabilities)

@@ -122,6 +122,7 @@ class RuleReader:
             image=fields["image"].value if "image" in fields else None,
             builder=fields["builder"].value if "builder" in fields else None,
             platforms=fields["platforms"].value if "platforms" in fields else None,
+            runs_on=fields["runs_on"].value if "runs_on" in fields else None,
             secrets=fields["secrets"].value if "secrets" in fields else (),
             schedule=schedule,
             rebuild_on_base_change=fields["rebuild_on_base_change"].value

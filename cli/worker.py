@@ -1,4 +1,5 @@
-"""``autobuild worker [--burst]``: an rq worker that runs builds (see :mod:`worker.main`);
+"""``autobuild worker [--burst] [--platform P] [--label L]``: an rq worker that runs builds (see
+:mod:`worker.main`; what it offers: :mod:`worker.capabilities`);
 ``autobuild worker --drain [--name NAME]``: ask running workers to finish their current build,
 take no new one and exit, and wait until they have."""
 
@@ -37,6 +38,22 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="with --drain: the worker to drain (as `autobuild workers` names it; repeatable)",
     )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="P",
+        help="a platform this worker builds, like linux/arm64 (repeatable; default: its Docker "
+        "daemon's own and those it can emulate); one the daemon cannot run is refused",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="L",
+        help="a label this worker offers, like big-memory (repeatable): it takes the builds "
+        "whose runs_on names it",
+    )
     parser.set_defaults(func=run)
 
 
@@ -54,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
     from worker.main import run_worker  # the worker package (git, Docker) only where needed
 
     config = load_or_exit(settings)
-    return run_worker(settings, config, burst=args.burst, log_level=args.log_level)
+    return run_worker(
+        settings,
+        config,
+        burst=args.burst,
+        log_level=args.log_level,
+        platforms=tuple(args.platform),
+        labels=tuple(args.label),
+    )
 
 
 def run_drain(settings: Settings, names: tuple[str, ...]) -> int:

@@ -1,8 +1,8 @@
 """``autobuild workers``: every worker on the build queue, from the web process's API.
 
 One line per worker: host, daemon, state (``lost`` when its heartbeat is overdue), current
-build, builds done, last heartbeat and rq's name of it (what ``autobuild worker --drain --name``
-takes).
+build, builds done, last heartbeat, what it offers (labels, platforms) and rq's name of it (what
+``autobuild worker --drain --name`` takes).
 """
 
 from __future__ import annotations
@@ -15,7 +15,17 @@ from typing import Any
 from cli.builds import format_columns
 from cli.client import ApiClient, ClientError
 
-COLUMNS = ("HOST", "DAEMON", "STATE", "BUILD", "DONE", "LAST HEARTBEAT", "NAME")
+COLUMNS = (
+    "HOST",
+    "DAEMON",
+    "STATE",
+    "BUILD",
+    "DONE",
+    "LAST HEARTBEAT",
+    "LABELS",
+    "PLATFORMS",
+    "NAME",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +33,8 @@ def register(subparsers: Any) -> None:
         "workers",
         help="list the build workers",
         description="List every worker on the build queue (host, daemon, current build, builds "
-        "done, last heartbeat; 'lost' when it went quiet), from the Autobuild at $AUTOBUILD_URL.",
+        "done, last heartbeat, labels and platforms; 'lost' when it went quiet), from the "
+        "Autobuild at $AUTOBUILD_URL.",
     )
     parser.add_argument("--json", action="store_true", help="print the workers as JSON")
     parser.set_defaults(func=run)
@@ -38,6 +49,8 @@ def rows(workers: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             (worker.get("current_build") or "-")[:8],
             str(worker["builds_done"]),
             worker.get("last_heartbeat") or "-",
+            ",".join(worker.get("labels") or ()) or "-",
+            ",".join(worker.get("platforms") or ()) or "-",
             worker["name"],
         )
         for worker in workers

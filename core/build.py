@@ -100,6 +100,7 @@ class BuildRecord:
     push: bool = True  # false: built (and tested), nothing pushed
     pull_request: PullRequest | None = None  # set for a pull request build
     worker: WorkerIdentity | None = None  # the host and daemon running this attempt
+    needs: tuple[str, ...] = ()  # platforms and labels its worker must offer (core.capabilities)
 
     def with_changes(self, **changes: Any) -> BuildRecord:
         return replace(self, **changes)
@@ -123,6 +124,7 @@ class BuildRecord:
         data["progress"] = self.progress.to_json()
         data["pull_request"] = self.pull_request.to_json() if self.pull_request else None
         data["worker"] = self.worker.to_json() if self.worker else None
+        data["needs"] = list(self.needs)
         return data
 
     def dumps(self) -> str:
@@ -164,4 +166,5 @@ class BuildRecord:
             push=data.get("push", True),
             pull_request=PullRequest.from_json(data.get("pull_request")),
             worker=WorkerIdentity.from_json(data.get("worker")),
+            needs=tuple(data.get("needs", ())),
         )

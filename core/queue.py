@@ -28,12 +28,14 @@ from typing import Any
 
 import redis
 from rq import Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
 from buildrules.model import Repository
 from core.build import BuildRecord
+from core.capabilities import needs_key, needs_text, queue_name_for
 from core.store import concurrency_key
 
 RUN_BUILD = "worker.jobs.run_build"  # by name: the web process never imports the worker
@@ -43,6 +45,14 @@ RESULT_TTL_SECONDS = 24 * 3600
 
 def build_queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def queue_for(queue: Queue, record: BuildRecord) -> Queue:
+    """The queue a build goes to: the build queue ``queue`` itself, or, for a build that needs
+    platforms or labels, the queue of those needs (core.capabilities)."""
+    if not record.needs:
+        return queue
+    return build_queue(queue.connection, queue_name_for(queue.name, record.needs))
 
 
 def job_id_for(record: BuildRecord, attempt: int | None = None) -> str:
@@ -63,15 +73,23 @@ def enqueue_build(
 
     With ``pipeline`` (a transaction already in ``multi()`` mode) every write is queued on it
     and happens when the caller executes it: the job returned then says ``rate_limited`` (or
-    ``queued``) as written, whatever the promotion at execution does."""
+    ``queued``) as written, whatever the promotion at execution does.
+
+    ``queue`` is the build queue; a build with needs goes to their queue (:func:`queue_for`),
+    whose needs are listed for the workers, and it keeps the repository's one concurrency key:
+    rq promotes a waiting job into the job's own queue."""
     arguments = _job_arguments(record, timeout_seconds)
+    target = queue_for(queue, record)
+    if record.needs:
+        writer = pipeline if pipeline is not None else queue.connection
+        writer.sadd(needs_key(queue.name), needs_text(record.needs))
     if max_concurrent <= 0:
-        return queue.enqueue_call(RUN_BUILD, **arguments, pipeline=pipeline)
+        return target.enqueue_call(RUN_BUILD, **arguments, pipeline=pipeline)
     key = concurrency_key(queue.name, record.provider, record.repository)
     rate_limit = RateLimit(key, max_concurrent)
     if pipeline is not None:
-        return _enqueue_rate_limited(queue, record, arguments, rate_limit, pipeline)
-    job = queue.enqueue_call(RUN_BUILD, **arguments, rate_limit=rate_limit)
+        return _enqueue_rate_limited(target, record, arguments, rate_limit, pipeline)
+    job = target.enqueue_call(RUN_BUILD, **arguments, rate_limit=rate_limit)
     # rq orders waiting jobs by the whole second they arrived in (ties by job id); ours wait in
     # order of the build's queue time. Only a job still waiting is moved (xx).
     waiting = RateLimitRegistry(key, queue.connection).rate_limited_key
@@ -135,3 +153,21 @@ def release_slot(queue: Queue, record: BuildRecord, attempt: int) -> None:
     too, but only once the lost job's heartbeat has long expired."""
     key = concurrency_key(queue.name, record.provider, record.repository)
     RateLimitRegistry(key, queue.connection).release_and_enqueue(job_id_for(record, attempt))
+
+
+def withdraw(queue: Queue, record: BuildRecord) -> bool:
+    """Take the job of the record's current attempt off its queue (or out of the waiting line)
+    and free its concurrency slot, if it is still waiting for a worker: a canceled build waiting
+    for a worker no one runs must not hold its repository's slot. rq's own ``Job.cancel`` does
+    it, whatever queue the job is on. True if the job was withdrawn."""
+    try:
+        job = Job.fetch(job_id_for(record), connection=queue.connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    if job.get_status(refresh=False) not in (JobStatus.QUEUED, JobStatus.RATE_LIMITED):
+        return False
+    try:
+        job.cancel()
+    except InvalidJobOperation:  # canceled meanwhile
+        return False
+    return True

@@ -3,15 +3,16 @@
 
 rq's own worker entries (its public :class:`rq.Worker` API) say which workers are alive, what
 they are doing and how many jobs they ended. Beside each, our worker keeps a small hash of its
-own (:func:`record_heartbeat`, written with every rq heartbeat): its host and Docker daemon, the
-build it runs, and its last heartbeat with the time-to-live that heartbeat promised. rq drops a
-worker's entry once its heartbeats stop; ours stays a day longer, so a worker gone quiet is shown
-as ``lost`` (with what it was running) instead of silently disappearing.
+own (:func:`record_heartbeat`, written with every rq heartbeat): its host and Docker daemon, what
+it offers (platforms and labels, core.capabilities), the build it runs, and its last heartbeat
+with the time-to-live that heartbeat promised. rq drops a worker's entry once its heartbeats
+stop; ours stays a day longer, so a worker gone quiet is shown as ``lost`` (with what it was
+running) instead of silently disappearing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from rq import Worker
 from rq.command import send_shutdown_command
 from rq.worker import BaseWorker
 
+from core.capabilities import Capabilities, needs_from_text, needs_text
 from core.progress import iso_time
 from core.queue import build_queue
 from core.workerid import WorkerIdentity
@@ -45,6 +47,7 @@ class WorkerView:
     builds_done: int
     last_heartbeat: datetime | None
     ttl_seconds: int
+    capabilities: Capabilities = field(default_factory=Capabilities)  # what it offers
 
     @property
     def lost(self) -> bool:
@@ -61,6 +64,8 @@ class WorkerView:
             "builds_done": self.builds_done,
             "last_heartbeat": iso_time(self.last_heartbeat),
             "ttl_seconds": self.ttl_seconds,
+            "platforms": list(self.capabilities.platforms),
+            "labels": list(self.capabilities.labels),
         }
 
 
@@ -72,9 +77,11 @@ def record_heartbeat(
     ttl_seconds: int,
     current_build: str | None,
     builds_done: int,
+    capabilities: Capabilities | None = None,
     now: datetime | None = None,
 ) -> None:
     """Our side of a worker's heartbeat (called by the worker beside rq's own)."""
+    offered = capabilities or Capabilities()
     now = now or datetime.now(UTC)
     key = worker_key(name)
     pipe = connection.pipeline()
@@ -87,6 +94,8 @@ def record_heartbeat(
             "builds_done": builds_done,
             "last_heartbeat": now.timestamp(),
             "ttl": ttl_seconds,
+            "platforms": needs_text(offered.platforms),
+            "labels": needs_text(offered.labels),
         },
     )
     pipe.expire(key, ttl_seconds + KEEP_LOST_SECONDS)
@@ -141,7 +150,16 @@ def _view(
         builds_done=builds_done,
         last_heartbeat=heartbeat,
         ttl_seconds=ttl,
+        capabilities=Capabilities(
+            platforms=needs_from_text(ours.get("platforms") or ""),
+            labels=needs_from_text(ours.get("labels") or ""),
+        ),
     )
+
+
+def live_capabilities(workers: list[WorkerView]) -> list[Capabilities]:
+    """What each worker that is not lost offers."""
+    return [worker.capabilities for worker in workers if not worker.lost]
 
 
 def _text(value: Any) -> str:

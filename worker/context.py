@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Queue
 
 from buildrules.model import Config
+from core.capabilities import Capabilities
 from core.masking import Masker, masker_for
 from core.queue import build_queue
 from core.settings import Settings
@@ -35,6 +36,7 @@ class WorkerContext:
     registry_timeout: float = 30.0
     git_config: tuple[tuple[str, str], ...] = field(default=())  # extra `git -c` pairs
     identity: WorkerIdentity | None = None  # host and daemon, written into each attempt
+    capabilities: Capabilities | None = None  # the platforms and labels it offers
 
     @classmethod
     def create(

@@ -31,6 +31,7 @@ from core.redis_url import without_password
 from core.settings import Settings
 from core.workers import forget_worker
 from worker import jobs
+from worker.capabilities import CapabilityError, worker_capabilities
 from worker.context import WorkerContext
 from worker.identity import worker_identity
 from worker.maintenance import Maintenance
@@ -46,9 +47,18 @@ RESTART_PAUSE_SECONDS = 1.0  # between an rq loop that ended unasked and the nex
 logger = logging.getLogger("autobuild.worker")
 
 
-def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: str) -> int:
+def run_worker(
+    settings: Settings,
+    config: Config,
+    *,
+    burst: bool,
+    log_level: str,
+    platforms: tuple[str, ...] = (),
+    labels: tuple[str, ...] = (),
+) -> int:
     """Run the worker until a signal ends it (``burst``: until the queue and the retries are
-    worked off); the process's exit status."""
+    worked off); the process's exit status. ``platforms`` (default: the daemon's) and
+    ``labels`` are what it offers (worker.capabilities); one it cannot offer stops it (2)."""
     connection = worker_redis(settings)
     try:
         connection.ping()
@@ -57,7 +67,14 @@ def run_worker(settings: Settings, config: Config, *, burst: bool, log_level: st
         print(f"autobuild worker: Redis unreachable at {where}: {error}", file=sys.stderr)
         return 1
     context = WorkerContext.create(settings, config, worker_redis(settings))
-    context = replace(context, identity=worker_identity(context.docker))
+    try:
+        capabilities = worker_capabilities(
+            context.docker, settings.docker_host, platforms=platforms, labels=labels
+        )
+    except CapabilityError as error:
+        print(f"autobuild worker: {error}", file=sys.stderr)
+        return 2
+    context = replace(context, identity=worker_identity(context.docker), capabilities=capabilities)
     jobs.set_context(context)
     # key=value log lines (rq's too), with the build id in a build's lines and secrets masked
     configure_logging(context.masker, log_level)
@@ -110,6 +127,7 @@ def supervise(
             work_horse_killed_handler=horse_killed_handler(context),
             maintenance_interval=RQ_MAINTENANCE_INTERVAL_SECONDS,
             identity=context.identity,
+            capabilities=context.capabilities,
         )
         lost_redis = False
         try:

@@ -23,6 +23,8 @@ from typing import Any
 import redis
 from rq import Worker
 
+from core.capabilities import Capabilities
+from core.needsqueues import queues_for
 from core.workerid import WorkerIdentity
 from core.workers import record_heartbeat
 
@@ -33,6 +35,9 @@ INTERRUPTED_REASON = (
     " or unreachable)."
 )
 REDIS_WAIT_SECONDS = 1.0
+# How long an idle worker waits for a job before it looks again at which needs queues exist: a
+# build queued with needs no build had before is taken within this time (core.needsqueues).
+LISTEN_REFRESH_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -43,17 +48,37 @@ class InterruptedBuild:
 
 class BuildWorker(Worker):
     """rq's forking worker that remembers why its loop ended: a stop asked for by a signal, or
-    the build it stopped because Redis went away while it watched it."""
+    the build it stopped because Redis went away while it watched it.
 
-    def __init__(self, *args: Any, identity: WorkerIdentity | None = None, **kwargs: Any) -> None:
+    Given its ``capabilities``, it takes builds from the needs queues it can serve as well as
+    from the build queue (its one queue at start): each time it is about to wait for a job (rq
+    heartbeats then) it reads which needs queues exist (:func:`core.needsqueues.queues_for`),
+    and it waits at most :data:`LISTEN_REFRESH_SECONDS` before it looks again."""
+
+    def __init__(
+        self,
+        *args: Any,
+        identity: WorkerIdentity | None = None,
+        capabilities: Capabilities | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.identity = identity
+        self.capabilities = capabilities
         self.current_build: str | None = None
         super().__init__(*args, **kwargs)
+        self.build_queue_name = self.queues[0].name
         self.stop_requested = threading.Event()
         self.interrupted: InterruptedBuild | None = None
 
+    @property
+    def dequeue_timeout(self) -> int:
+        if self.capabilities is None:
+            return int(super().dequeue_timeout)
+        return min(int(super().dequeue_timeout), LISTEN_REFRESH_SECONDS)
+
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        """rq's heartbeat, and ours beside it (:mod:`core.workers`: host, daemon, build)."""
+        """rq's heartbeat, and ours beside it (:mod:`core.workers`: host, daemon, what it
+        offers, build); between builds, the queues to listen to are read again."""
         super().heartbeat(timeout, pipeline)
         if self.identity is not None:
             record_heartbeat(
@@ -63,7 +88,18 @@ class BuildWorker(Worker):
                 ttl_seconds=timeout or self.worker_ttl + 60,
                 current_build=self.current_build,
                 builds_done=self.successful_job_count + self.failed_job_count,
+                capabilities=self.capabilities,
             )
+        if self.current_build is None and pipeline is None:
+            self.listen_to_needs_queues()
+
+    def listen_to_needs_queues(self) -> None:
+        if self.capabilities is None:
+            return
+        queues = queues_for(self.connection, self.build_queue_name, self.capabilities)
+        if [q.name for q in queues] != self.queue_names():
+            self.queues = queues
+            self._ordered_queues = queues[:]
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested.set()

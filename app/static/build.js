@@ -234,6 +234,9 @@
     } else {
       errorBox.hidden = true;
     }
+    const waitingText = document.getElementById("waiting-text");
+    if ("waiting_reason" in data) waitingText.textContent = data.waiting_reason || "";
+    document.getElementById("waiting").hidden = status !== "queued" || !waitingText.textContent;
     if (data.digest) {
       document.getElementById("digest-value").textContent = data.digest;
       document.getElementById("pull-command").value = "docker pull " + data.image + "@" + data.digest;

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -147,16 +147,25 @@ class WorkerProcess:
     """``autobuild worker`` in a process of its own, as production runs it. Only the processes
     this object started (the worker and its work horses) are ever signalled."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, burst: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        burst: bool = False,
+        options: Sequence[str] = (),
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.burst = burst
+        self.options = tuple(options)  # more arguments of ``autobuild worker``: --label L
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, **dict(self.settings.environ)}
         argv = [sys.executable, "-m", "cli.main", "worker"] + (["--burst"] if self.burst else [])
+        argv += self.options
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT

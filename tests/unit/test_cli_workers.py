@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from cli.builds import format_columns
 from cli.workers import COLUMNS, rows
+from core.capabilities import Capabilities
 from core.workers import WorkerView
 
 
@@ -23,8 +24,9 @@ def view(**changes):
     return WorkerView(**{**fields, **changes})
 
 
-def test_a_busy_worker_shows_its_host_daemon_build_and_count():
-    (line,) = rows([view().to_json()])
+def test_a_busy_worker_shows_its_host_daemon_build_count_and_capabilities():
+    offers = Capabilities(platforms=("linux/amd64", "linux/arm64"), labels=("big-memory",))
+    (line,) = rows([view(capabilities=offers).to_json()])
     assert line == (
         "build-1",
         "ABCD:EFGH:IJ",
@@ -32,6 +34,8 @@ def test_a_busy_worker_shows_its_host_daemon_build_and_count():
         "01234567",
         "3",
         "2026-12-04T12:00:00Z",
+        "big-memory",
+        "linux/amd64,linux/arm64",
         "w1",
     )
 
@@ -42,6 +46,7 @@ def test_a_lost_worker_says_lost_and_unknowns_are_dashes():
     assert data["lost"] is True
     (line,) = rows([data])
     assert line[1:4] == ("-", "LOST", "-") and line[5] == "-"
+    assert line[6:8] == ("-", "-")  # a worker that never said what it offers
     table = format_columns(COLUMNS, rows([data, view(name="w2").to_json()]))
     assert table.splitlines()[0].startswith("HOST")
     assert len(table.splitlines()) == 3
