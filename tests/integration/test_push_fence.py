@@ -1,0 +1,209 @@
+"""The fence before each push (worker/fence.py), on the real Redis, Docker daemon and registry:
+an attempt whose build was taken over (queued again as the next attempt, its heartbeat lease held
+by another token, its tag lock lost) or that cannot reach Redis never starts a push; one that
+holds everything pushes. And a worker coming back never takes a newer attempt's heartbeat."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from core.build import BuildRecord, BuildStatus
+from core.store import BuildStore, heartbeat_key, tag_lock_key
+from tests.integration.control_helpers import free_port, wait_for
+from tests.integration.worker_helpers import (
+    create_record,
+    make_repository,
+    registry_digest,
+    split_image,
+    unique_image,
+)
+from worker.deadline import Deadline
+from worker.fence import Beat, FenceUnconfirmedError, Lease, LeaseLostError, beat
+from worker.push import PushResult, push_all
+from worker.registry import RegistryClient
+from worker.watch import BuildWatcher
+
+pytestmark = pytest.mark.integration
+
+OTHER_ATTEMPT = "2:host-2:4242"  # the heartbeat token of attempt 2 on another worker
+
+
+@dataclass
+class Pushing:
+    """A build at ``pushing`` (attempt 1) whose image is tagged locally, not yet pushed."""
+
+    store: BuildStore
+    record: BuildRecord
+    image: str
+    watcher: BuildWatcher
+
+
+@pytest.fixture
+def pushing(clean_redis, docker_api, base_image, registry_url) -> Iterator[Pushing]:
+    image = unique_image(registry_url, "fence")
+    store = BuildStore(clean_redis)
+    record = create_record(store, make_repository("file:///nowhere", image), "a" * 40)
+    for status in (BuildStatus.CLONING, BuildStatus.BUILDING, BuildStatus.PUSHING):
+        record = store.transition(record.id, status, expect_attempt=1)
+    docker_api.tag(base_image, image, tag="latest")
+    watcher = BuildWatcher(clean_redis, store, record, Deadline(300), heartbeat_seconds=10)
+    watcher.beat()  # the lease is this attempt's
+    try:
+        yield Pushing(store, record, image, watcher)
+    finally:
+        docker_api.remove_image(f"{image}:latest")
+
+
+def push_fenced(
+    docker_api, pushing: Pushing, watcher: BuildWatcher, *held: Lease
+) -> tuple[PushResult | None, list[str]]:
+    """Push ``latest`` as the push phase does: the fence just before it."""
+    host, path = split_image(pushing.image)
+    lines: list[str] = []
+    with RegistryClient(host, None) as registry:
+        result = push_all(
+            docker_api,
+            pushing.image,
+            path,
+            registry,
+            ["latest"],
+            None,
+            Deadline(300),
+            lines.append,
+            before_tag=lambda reference: watcher.fence(f"pushing {reference}", held),
+        )
+    return result, lines
+
+
+def test_a_push_after_the_build_was_queued_again_as_the_next_attempt_is_never_started(
+    clean_redis, docker_api, pushing
+):
+    # Recovery took the build over (core.recovery) and attempt 2 beats on another worker.
+    store, record = pushing.store, pushing.record
+    store.transition(record.id, BuildStatus.QUEUED, expect_attempt=1, attempt=2)
+    clean_redis.set(heartbeat_key(record.id), OTHER_ATTEMPT, ex=30)
+
+    with pytest.raises(LeaseLostError) as stopped:
+        push_fenced(docker_api, pushing, pushing.watcher)
+
+    assert str(stopped.value) == (
+        f"Did not start pushing {pushing.image}:latest: the build was queued again as attempt 2."
+    )
+    assert registry_digest(pushing.image, "latest") is None
+    # Its next beat takes nothing back: the lease stays attempt 2's, and the attempt stops.
+    pushing.watcher.beat()
+    assert clean_redis.get(heartbeat_key(record.id)) == OTHER_ATTEMPT.encode()
+    assert pushing.watcher.deadline.stopped
+
+
+def test_a_heartbeat_lease_held_by_another_token_refuses_the_push_at_the_same_attempt(
+    clean_redis, docker_api, pushing
+):
+    stranger = "1:another-host:99"
+    clean_redis.set(heartbeat_key(pushing.record.id), stranger, ex=30)
+
+    with pytest.raises(LeaseLostError, match="its heartbeat lease is held by '1:another-host:99'"):
+        push_fenced(docker_api, pushing, pushing.watcher)
+
+    assert registry_digest(pushing.image, "latest") is None
+    assert beat(clean_redis, pushing.record.id, 1, pushing.watcher.token, 30) is Beat.TAKEN
+    assert clean_redis.get(heartbeat_key(pushing.record.id)) == stranger.encode()
+
+
+def test_an_expired_heartbeat_or_a_lost_tag_lock_refuses_the_push(clean_redis, docker_api, pushing):
+    lock = Lease(tag_lock_key(pushing.image, "latest"), f"{pushing.record.id}:1")
+    clean_redis.set(lock.key, "another-build:1", ex=30)
+    with pytest.raises(LeaseLostError, match=r"it no longer holds .*tag-lock"):
+        push_fenced(docker_api, pushing, pushing.watcher, lock)
+
+    clean_redis.delete(heartbeat_key(pushing.record.id))
+    with pytest.raises(LeaseLostError, match="its heartbeat lease has expired"):
+        push_fenced(docker_api, pushing, pushing.watcher)
+    assert registry_digest(pushing.image, "latest") is None
+
+
+def test_a_redis_that_cannot_be_reached_is_not_a_yes(clean_redis, docker_api, pushing):
+    nowhere = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    try:
+        cut_off = BuildWatcher(
+            nowhere, pushing.store, pushing.record, Deadline(300), heartbeat_seconds=10
+        )
+        with pytest.raises(FenceUnconfirmedError) as unconfirmed:
+            push_fenced(docker_api, pushing, cut_off)
+    finally:
+        nowhere.close()
+    message = unconfirmed.value.message
+    assert message.startswith(f"Did not start pushing {pushing.image}:latest: Redis could not")
+    assert "confirm that attempt 1 still holds the build" in message
+    assert unconfirmed.value.retryable
+    assert registry_digest(pushing.image, "latest") is None
+
+
+def test_an_attempt_that_holds_its_build_and_its_tag_lock_pushes(clean_redis, docker_api, pushing):
+    lock = Lease(tag_lock_key(pushing.image, "latest"), f"{pushing.record.id}:1")
+    clean_redis.set(lock.key, lock.token, ex=30)
+
+    result, lines = push_fenced(docker_api, pushing, pushing.watcher, lock)
+
+    assert result is not None and result.tags == ("latest",)
+    assert registry_digest(pushing.image, "latest") == result.digest
+    assert f"Pushed {pushing.image}:latest as {result.digest}" in lines
+
+
+def test_a_beat_takes_over_an_earlier_attempts_lease_but_never_a_later_one(clean_redis):
+    store = BuildStore(clean_redis)
+    record = create_record(
+        store, make_repository("file:///nowhere", "127.0.0.1:5000/x/y"), "b" * 40
+    )
+    build_id = record.id
+    store.transition(build_id, BuildStatus.QUEUED, attempt=2)
+    key = heartbeat_key(build_id)
+
+    clean_redis.set(key, "1:host-1:7", ex=30)  # attempt 1 has not let go yet
+    assert beat(clean_redis, build_id, 2, "2:host-2:8", 30) is Beat.HELD
+    assert clean_redis.get(key) == b"2:host-2:8"
+    assert 0 < clean_redis.pttl(key) <= 30_000
+
+    assert beat(clean_redis, build_id, 1, "1:host-1:7", 30) is Beat.MOVED_ON  # it came back
+    assert beat(clean_redis, build_id, 2, "2:host-3:9", 30) is Beat.TAKEN
+    assert clean_redis.get(key) == b"2:host-2:8"
+    assert beat(clean_redis, "no-such-build", 1, "1:h:1", 30) is Beat.MOVED_ON
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[redis.Redis]:
+    """A connection to a port that accepts and never answers: a host whose network went down
+    while it was connected (each command waits out its timeout)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    connection = redis.Redis(host="127.0.0.1", port=server.getsockname()[1], socket_timeout=2)
+    try:
+        yield connection
+    finally:
+        connection.close()
+        server.close()
+
+
+def test_a_watcher_cut_off_from_redis_stops_its_build_before_its_lease_can_expire(
+    clean_redis, pushing, silent_redis
+):
+    record, key = pushing.record, heartbeat_key(pushing.record.id)
+    deadline = Deadline(300)
+    seen: list[int] = []  # the lease's time left in Redis when the streams were cut
+    with BuildWatcher(clean_redis, pushing.store, record, deadline, heartbeat_seconds=1) as watcher:
+        watcher.on_abort(lambda: seen.append(int(clean_redis.pttl(key))))
+        watcher.connection = silent_redis  # its host's network goes down
+        wait_for(lambda: seen, 10, "the watcher to cut the build's streams")
+        with pytest.raises(LeaseLostError) as stopped:
+            deadline.check("pushing the image")
+
+    assert seen[0] > 0  # cut while the lease was still held: nobody could have taken over yet
+    assert str(stopped.value).startswith(
+        "Stopped while pushing the image: Redis had not confirmed its heartbeat lease for"
+    )
