@@ -14,6 +14,8 @@ Fixtures (session-scoped unless noted):
                    with htpasswd (bcrypt) auth, stopped at the end of the session
   base_image       "127.0.0.1:5000/autobuild-test/busybox:latest", built FROM scratch with busybox
   make_git_repo    (function) make_git_repo(files, branch="master") -> GitRepo
+  multihost        (module) Cluster: two build hosts in network namespaces, each with its own
+                   dockerd; Redis, registry, git daemon and web on the test's bridge address
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import pytest
 import redis
 import requests
 
+from tests.integration.multihost import Cluster, start_cluster
+from tests.integration.multihost_net import NetworkError, skip_unless_namespaces_work
 from tests.integration.services import (
     REDIS_HOST,
     REDIS_PORT,
@@ -153,3 +157,19 @@ def make_git_repo(tmp_path: Path) -> MakeGitRepo:
         return create_git_repo(tmp_path / f"repo{next(counter)}", files, branch=branch)
 
     return make
+
+
+# --- several build hosts ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two build hosts (network namespaces, each with its own dockerd), with Redis, the registry
+    and a git daemon on the test's bridge address (tests/integration/multihost.py). The test
+    calls ``multihost.configure(entries)`` to start the web process and a worker per host."""
+    skip_unless_namespaces_work()
+    try:
+        with start_cluster(tmp_path_factory.mktemp("multihost-logs"), hosts=2) as cluster:
+            yield cluster
+    except (ServiceError, NetworkError) as err:
+        unavailable(f"the multi-host set-up did not start: {err}")
