@@ -5,12 +5,18 @@ holds everything pushes. And a worker coming back never takes a newer attempt's 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.build import BuildRecord, BuildStatus
 from core.store import BuildStore, heartbeat_key, tag_lock_key
@@ -23,8 +29,10 @@ from tests.integration.worker_helpers import (
     unique_image,
 )
 from worker.deadline import Deadline
+from worker.docker_client import docker_factory
+from worker.errors import BuildStoppedError
 from worker.fence import Beat, FenceUnconfirmedError, Lease, LeaseLostError, beat
-from worker.push import PushResult, push_all
+from worker.push import PushResult, push_all, push_tag
 from worker.registry import RegistryClient
 from worker.watch import BuildWatcher
 
@@ -182,7 +190,12 @@ def silent_redis() -> Iterator[redis.Redis]:
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    connection = redis.Redis(host="127.0.0.1", port=server.getsockname()[1], socket_timeout=2)
+    connection = redis.Redis(
+        host="127.0.0.1",
+        port=server.getsockname()[1],
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),  # one wait per command, as a test can afford
+    )
     try:
         yield connection
     finally:
@@ -207,3 +220,100 @@ def test_a_watcher_cut_off_from_redis_stops_its_build_before_its_lease_can_expir
     assert str(stopped.value).startswith(
         "Stopped while pushing the image: Redis had not confirmed its heartbeat lease for"
     )
+
+
+class HeldLink:
+    """A loopback port forwarding to the registry, which the test can hold: while held, what
+    either side sends waits (a network gone quiet); released, it flows on. ``open`` counts the
+    connections neither side has closed yet."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.connections = 0
+        self.open = 0
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = int(self._server.getsockname()[1])
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream, timeout=30)
+            with self._lock:
+                self.connections += 1
+                self.open += 1
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+        source.settimeout(None)
+        try:
+            while data := source.recv(65536):
+                self.flowing.wait()
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            if counted:
+                with self._lock:
+                    self.open -= 1
+
+    def close(self) -> None:
+        self._stopped.set()
+        self.flowing.set()
+        self._server.close()
+
+
+def test_a_push_in_flight_is_cut_when_the_build_is_taken_over_and_never_lands(
+    clean_redis, docker_api, base_image, registry_url, pushing
+):
+    link = HeldLink(("127.0.0.1", 5000))
+    image = f"127.0.0.1:{link.port}/autobuild-test/in-flight-{uuid.uuid4().hex[:10]}"
+    docker_api.tag(base_image, image, tag="latest")
+    api = docker_factory(os.environ)(60, {})
+    store, record, deadline = pushing.store, pushing.record, Deadline(300)
+    outcome: list[BaseException | str] = []
+
+    def push() -> None:
+        try:
+            outcome.append(push_tag(api, image, "latest", None, deadline, lambda _: None))
+        except BaseException as error:
+            outcome.append(error)
+
+    try:
+        with BuildWatcher(clean_redis, store, record, deadline, heartbeat_seconds=1) as watcher:
+            watcher.on_abort(api.abort_streams)
+            link.flowing.clear()  # the daemon's uploads to the registry hang from now on
+            pusher = threading.Thread(target=push, daemon=True)
+            pusher.start()
+            wait_for(lambda: link.connections, 30, "the daemon to start pushing")
+            # Another worker takes the build over, as core.recovery does once a lease lapsed.
+            store.transition(record.id, BuildStatus.QUEUED, expect_attempt=1, attempt=2)
+            clean_redis.set(heartbeat_key(record.id), OTHER_ATTEMPT, ex=30)
+            pusher.join(timeout=10)  # the watcher reads the record every second and cuts
+            assert not pusher.is_alive(), "the push stream was not cut"
+        link.flowing.set()  # the network is back: whatever the daemon had sent goes through
+        wait_for(lambda: link.open == 0, 60, "the daemon to drop its registry connections")
+    finally:
+        link.close()
+        api.close()
+        docker_api.remove_image(f"{image}:latest")
+
+    (stopped,) = outcome
+    assert isinstance(stopped, BuildStoppedError), stopped
+    assert "queued again as attempt 2" in str(stopped)
+    assert registry_digest(f"{registry_url}/{image.split('/', 1)[1]}", "latest") is None
