@@ -10,9 +10,10 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
+import docker.errors
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -32,6 +33,8 @@ from worker.deadline import Deadline
 from worker.docker_client import docker_factory
 from worker.errors import BuildStoppedError
 from worker.fence import Beat, FenceUnconfirmedError, Lease, LeaseLostError, beat
+from worker.manifests import INDEX_TYPES
+from worker.multiplatform import PlatformImage, PushTarget, push_index
 from worker.push import PushResult, push_all, push_tag
 from worker.registry import RegistryClient
 from worker.watch import BuildWatcher
@@ -317,3 +320,51 @@ def test_a_push_in_flight_is_cut_when_the_build_is_taken_over_and_never_lands(
     assert isinstance(stopped, BuildStoppedError), stopped
     assert "queued again as attempt 2" in str(stopped)
     assert registry_digest(f"{registry_url}/{image.split('/', 1)[1]}", "latest") is None
+
+
+def test_a_multi_platform_push_is_fenced_before_each_platform_image_and_each_index(
+    docker_api, base_image, registry_url
+):
+    image = unique_image(registry_url, "fenced-index")
+    host, path = split_image(image)
+    image_id = docker_api.inspect_image(base_image)["Id"]
+    platforms = [PlatformImage("linux/amd64", image_id), PlatformImage("linux/arm64", image_id)]
+    asked: list[str] = []
+
+    def fence_refusing(refused: str | None) -> Callable[[str], None]:
+        def fence(activity: str) -> None:
+            asked.append(activity)
+            if refused is not None and activity.startswith(refused):
+                raise LeaseLostError("the build was queued again as attempt 2", activity)
+
+        return fence
+
+    try:
+        with RegistryClient(host, None) as registry:
+            target = PushTarget(
+                docker_api, image, path, registry, None, Deadline(300), lambda _: None
+            )
+            fenced = replace(target, fence=fence_refusing("pushing the index"))
+            with pytest.raises(LeaseLostError):
+                push_index(fenced, platforms, ["latest", "stable"])
+            assert asked == [
+                f"pushing {image}:latest (linux/amd64)",
+                f"pushing {image}:latest (linux/arm64)",
+                f"pushing the index {image}:latest",
+            ]
+            latest = registry.get_manifest(path, "latest")
+            assert latest is not None and latest.media_type not in INDEX_TYPES  # no index
+            assert registry_digest(image, "stable") is None
+
+            asked.clear()
+            pushed = push_index(replace(target, fence=fence_refusing(None)), platforms, ["stable"])
+            assert asked == [
+                f"pushing {image}:stable (linux/amd64)",
+                f"pushing {image}:stable (linux/arm64)",
+                f"pushing the index {image}:stable",
+            ]
+            assert registry_digest(image, "stable") == pushed.result.digest
+    finally:
+        docker_api.remove_image(f"{image}:latest")
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_api.remove_image(f"{image}:stable")
