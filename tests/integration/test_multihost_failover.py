@@ -122,6 +122,16 @@ def idle_again_since(cluster: Cluster, host: Host, since: datetime) -> bool:
     return bool(fresh) and not any(w["state"] == "busy" for w in mine)
 
 
+def lease_lost_at(host: Host, build_id: str) -> datetime:
+    """When ``host``'s worker logged that it stopped ``build_id`` for want of a confirmed lease."""
+    text = host.worker.log_path.read_text(errors="replace") if host.worker else ""
+    found = re.search(
+        rf"^ts=(\S+) .*build {build_id}: Redis has not confirmed its lease", text, re.M
+    )
+    assert found, f"{host.name}'s worker never stopped the build: {text[-2000:]}"
+    return datetime.fromisoformat(found.group(1))
+
+
 def test_a_host_cut_off_mid_build_never_pushes_after_its_lease_was_taken(
     multihost: Cluster,
 ) -> None:
@@ -147,8 +157,9 @@ def test_a_host_cut_off_mid_build_never_pushes_after_its_lease_was_taken(
         60,
         f"the worker on {victim.name} to be idle again",
     )
-    worker_log = victim.worker.log_path.read_text(errors="replace") if victim.worker else ""
-    assert f"build {build['id']}: Redis has not confirmed its lease for" in worker_log
+    # The cut-off worker stopped its attempt (cutting its streams) before attempt 2 started.
+    stopped_at = lease_lost_at(victim, build["id"])
+    assert stopped_at < datetime.fromisoformat(done["started_at"]), (stopped_at, done)
     final = multihost.build(build["id"])
     assert [final[k] for k in KEPT] == [done[k] for k in KEPT], final
     assert_pushed_once_by(multihost, image, done, survivor)
