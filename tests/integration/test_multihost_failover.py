@@ -8,6 +8,9 @@ hosts in network namespaces, each with its own dockerd and ``autobuild worker``)
   expires, the other host takes the build over and pushes it; the cut-off worker stops its attempt
   before that could happen (its lease went unconfirmed for two beats) and, reconnected, pushes
   nothing: the fence before every push (worker/fence.py) asks Redis, which says attempt 2.
+- A host cut off while its push is in flight (its uplink slowed with ``tc`` so the push takes
+  seconds) has that push cut by its own worker before the other host takes the build over; the
+  upload never completes into a manifest.
 
 "Pushed once" is read from the registry itself: its access log has one line per request, naming
 the method, the URI and the remote address, so every manifest ``PUT`` of the image is counted,
@@ -20,8 +23,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -41,25 +47,31 @@ KEPT = ("status", "attempt", "digest", "worker", "progress", "finished_at")
 FIELD = re.compile(r'([\w.]+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
-def manifest_puts(cluster: Cluster, image: str) -> list[tuple[str, str]]:
-    """(remote address, tag or digest) of every manifest ``PUT`` the registry answered for
-    ``image``, from its access log."""
-    prefix = f"/v2/{image.split('/', 1)[1]}/manifests/"
-    puts = []
+def registry_requests(cluster: Cluster, method: str, prefix: str) -> list[tuple[str, str]]:
+    """(remote address, the URI after ``prefix``) of every ``method`` request under ``prefix``
+    the registry answered, from its access log."""
+    found = []
     for line in (cluster.logs / "registry.log").read_text(errors="replace").splitlines():
         fields = {key: value.strip('"') for key, value in FIELD.findall(line)}
         uri = fields.get("http.request.uri", "")
-        if fields.get("http.request.method") == "PUT" and uri.startswith(prefix):
+        if fields.get("http.request.method") == method and uri.startswith(prefix):
             address = fields.get("http.request.remoteaddr", "").rsplit(":", 1)[0]
-            puts.append((address, uri[len(prefix) :]))
-    return puts
+            found.append((address, uri[len(prefix) :]))
+    return found
 
 
-def start_build(cluster: Cluster, prefix: str, **environ: str) -> tuple[Any, str, str]:
-    """Configure a repository whose build prints a marker and then sleeps in a ``RUN`` step,
-    push it, and wait until a host runs that step; the build, the image and the marker."""
+def manifest_puts(cluster: Cluster, image: str) -> list[tuple[str, str]]:
+    """(remote address, tag or digest) of every manifest ``PUT`` for ``image``."""
+    return registry_requests(cluster, "PUT", f"/v2/{image.split('/', 1)[1]}/manifests/")
+
+
+def start_build(
+    cluster: Cluster, prefix: str, step: str = "sleep 6", **environ: str
+) -> tuple[Any, str, str]:
+    """Configure a repository whose build prints a marker and then runs ``step`` in a ``RUN``
+    step, push it, and wait until a host runs that step; the build, the image and the marker."""
     name, marker = f"octo/{prefix}-{uuid.uuid4().hex[:6]}", f"{prefix}-{uuid.uuid4().hex[:8]}"
-    dockerfile = cluster.dockerfile(f"RUN echo {marker} && sleep 6")
+    dockerfile = cluster.dockerfile(f"RUN echo {marker} && {step}")
     repo, url = cluster.git_repo(name, {"Dockerfile": dockerfile})
     image = cluster.image(prefix)
     rule = {"source_type": "branch", "source": "master", "docker_tag": TAGS}
@@ -197,3 +209,52 @@ def test_a_host_killed_mid_build_gets_the_build_retried_on_the_other_host_once(
     finally:
         connection.close()
     assert "Attempt 2 of 3 after: The worker running this build was lost" in log
+
+
+@contextlib.contextmanager
+def slow_uplink(host: Host, rate: str) -> Iterator[None]:
+    """What ``host`` sends is held to ``rate`` (a token bucket on its side of the veth): a push
+    from it takes seconds."""
+    if shutil.which("tc") is None:
+        pytest.skip("tc (iproute2) is not installed: no way to slow a host's uplink")
+    netns = host.net.netns
+    shape = ["tbf", "rate", rate, "burst", "64kbit", "latency", "2s"]
+    subprocess.run(["tc", "-n", netns, "qdisc", "add", "dev", "eth0", "root", *shape], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["tc", "-n", netns, "qdisc", "del", "dev", "eth0", "root"], check=False)
+
+
+def test_a_push_in_flight_when_its_host_is_cut_off_is_cut_before_the_takeover(
+    multihost: Cluster,
+) -> None:
+    # 4 MB of noise to push; beats every 2 s, so a slow uplink does not look like a lost lease
+    step = "head -c 4000000 /dev/urandom > /noise && sleep 2"
+    slow = {"AUTOBUILD_HEARTBEAT_SECONDS": "2", "AUTOBUILD_REDIS_TIMEOUT": "3"}
+    build, image, _ = start_build(multihost, "inflight", step, **slow)
+    victim, survivor = hosts_of(multihost, multihost.build(build["id"]))
+    uploads = f"/v2/{image.split('/', 1)[1]}/blobs/uploads/"
+
+    with slow_uplink(victim, "4mbit"):  # about 8 s for the noise
+        wait_for(
+            lambda: (victim.net.address, "") in registry_requests(multihost, "POST", uploads),
+            90,
+            f"{victim.name} to start uploading the image",
+        )
+        multihost.network.set_link(victim.net, up=False)
+        try:
+            done = multihost.wait_status(build["id"], ENDED, BUILD_SECONDS)
+            assert done["status"] == "success", (done, multihost.diagnostics())
+            assert (done["attempt"], done["worker"]["host"]) == (2, survivor.name), done
+        finally:
+            reconnected = datetime.now().astimezone()
+            multihost.network.set_link(victim.net, up=True)
+        wait_for(
+            lambda: idle_again_since(multihost, victim, reconnected),
+            60,
+            f"the worker on {victim.name} to be idle again",
+        )
+
+    assert lease_lost_at(victim, build["id"]) < datetime.fromisoformat(done["started_at"])
+    assert_pushed_once_by(multihost, image, done, survivor)  # nothing from the cut-off host
