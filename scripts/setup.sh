@@ -23,7 +23,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # openssh-server: a loopback sshd the deploy-key tests start themselves (never as a service).
 # bubblewrap: the sandbox build hooks run in (worker/sandbox.py). docker-compose: autotest's
 # `sut` service (worker/composerun.py).
-PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static openssh-server bubblewrap docker-compose)
+PACKAGES=(redis-server docker.io docker-registry git busybox-static apache2-utils chromium qemu-user-static openssh-server bubblewrap docker-compose iproute2)
 
 is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

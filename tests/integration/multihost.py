@@ -41,6 +41,7 @@ import redis
 import requests
 import yaml
 
+from core.logs import read_log
 from tests.integration.control_helpers import ADMIN, BASE_ENV, FAST_CONTROL, SECRET, wait_for
 from tests.integration.multihost_net import (
     REGISTRY_NAME,
@@ -177,14 +178,18 @@ class Cluster:
             **FAST_CONTROL,
             "AUTOBUILD_CONFIG": str(config),
             "REDIS_URL": self.redis_url,
-            "AUTOBUILD_QUEUE": "multihost",
+            "AUTOBUILD_QUEUE": f"multihost-{uuid.uuid4().hex[:8]}",  # a fresh worker list
             **environ,
         }
         self.environ.pop("DOCKER_HOST", None)
         self.start_web()
         for host in self.hosts:
             self.start_worker(host)
-        wanted = {host.name for host in self.hosts}
+        self.wait_idle(*self.hosts)
+
+    def wait_idle(self, *hosts: Host) -> None:
+        """Wait until the web process lists an idle worker on each of ``hosts``."""
+        wanted = {host.name for host in hosts}
         wait_for(
             lambda: {w["host"] for w in self.workers() if w["state"] == "idle"} >= wanted,
             START_SECONDS,
@@ -218,12 +223,16 @@ class Cluster:
         )
         return host.worker
 
+    def stop_worker(self, host: Host) -> None:
+        """Stop ``host``'s worker the way an operator does (it takes no more builds)."""
+        if host.worker is not None:
+            stop_worker(host.worker)
+            host.worker = None
+
     def stop_processes(self) -> None:
         """Stop the workers (SIGINT twice: rq's cold shutdown) and the web process."""
         for host in self.hosts:
-            if host.worker is not None:
-                stop_worker(host.worker)
-                host.worker = None
+            self.stop_worker(host)
         if self.web is not None:
             self.web.stop()
             self.web = None
@@ -274,6 +283,14 @@ class Cluster:
             return record if record["status"] in statuses else None
 
         return wait_for(reached, timeout, f"build {build_id} to reach {sorted(statuses)}", 0.2)
+
+    def log_lines(self, build_id: str) -> list[str]:
+        """The build's log, line by line, as the worker wrote it to Redis."""
+        connection = self.redis()
+        try:
+            return [line.text for line in read_log(connection, build_id)]
+        finally:
+            connection.close()
 
     def host(self, name: str) -> Host:
         return next(host for host in self.hosts if host.name == name)
@@ -347,7 +364,7 @@ def start_cluster(logs: Path, hosts: int = 2) -> Iterator[Cluster]:
                 services=[redis_proc, registry_proc, git_proc],
             )
             cluster.http.trust_env = False  # no proxy between the test and its own addresses
-            cluster.base_image = build_and_push_base_image(cluster.hosts[0].api, cluster.registry)
+            cluster.base_image = publish_base_image(cluster.hosts[0].api, cluster.registry)
             yield cluster
         finally:
             if cluster is not None:
@@ -356,6 +373,17 @@ def start_cluster(logs: Path, hosts: int = 2) -> Iterator[Cluster]:
                 proc.stop()
             network.remove()  # ends what is left in the namespaces (containerd shims)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def publish_base_image(api: docker.APIClient, registry: str) -> str:
+    """Build the base image (busybox FROM scratch) on ``api``'s daemon, push it to ``registry``
+    and forget it there, so that every host pulls it, as hosts do with a real base image. A base
+    image only one host built itself has layer blobs of that host's own compression in the inline
+    cache of what it builds, and a host that pulled the base finds no match for them."""
+    reference = build_and_push_base_image(api, registry)
+    api.remove_image(reference, force=True)
+    api.prune_builds()
+    return reference
 
 
 def _start_daemons(

@@ -195,3 +195,33 @@ def start_dockerd(host: HostNet, root: Path, logs: Path, registry_port: int) -> 
         logs,
         lambda: ping_docker(f"unix://{socket_path}", timeout=1.0) is None,
     )
+
+
+# --- what runs under a process --------------------------------------------------------------------
+
+
+def processes_under(root: int) -> list[tuple[int, str]]:
+    """Every descendant of process ``root`` (a host's dockerd: its containerd, shims, BuildKit's
+    RUN steps) with its command line, from /proc."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
+        commands[pid] = command.replace(b"\0", b" ").decode(errors="replace").strip()
+    found: list[tuple[int, str]] = []
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor > 1:
+            if ancestor == root:
+                found.append((pid, commands[pid]))
+                break
+            ancestor = parents.get(ancestor)
+    return found
