@@ -37,6 +37,7 @@ from worker.containment import housekeeping
 from worker.context import WorkerContext
 from worker.deadline import Deadline
 from worker.errors import BuildStoppedError, BuildTimeoutError, Outcome, WorkerError, classify
+from worker.fence import LeaseLostError
 from worker.phases import plan
 from worker.phases.base import Phase, PhaseEnv, PhaseOutput, PhaseRecorder, Results
 from worker.phases.verify import Verdict, unpushed_verdict
@@ -201,6 +202,11 @@ class BuildRun:
         current = self.context.store.get(self.record.id)
         if current is None:
             return "missing"
+        lost = isinstance(exc, LeaseLostError) and current.attempt == self.attempt
+        if lost and current.status.running:
+            # Its lease went unconfirmed (Redis away) and nobody took the build over (yet): it
+            # is queued again now rather than found lost later.
+            return self.fail(Outcome(BuildStatus.ERROR, str(exc), True), WorkerError(str(exc)))
         self.close_phases(PhaseStatus.CANCELED)  # a no-op once another attempt has the build
         if current.attempt != self.attempt:
             self.log.append(

@@ -62,6 +62,13 @@ class PushTarget:
     on_line: LineFn
     checkpoint: Checkpoint | None = None
     read_timeout: float = DEFAULT_PUSH_READ_TIMEOUT_SECONDS
+    # Called just before each push (each platform's image, each index) with what it is about
+    # to do; raises to stop the build (the fence of worker.fence: is the build still ours?).
+    fence: Callable[[str], None] | None = None
+
+    def before(self, activity: str) -> None:
+        if self.fence is not None:
+            self.fence(activity)
 
 
 def prefixed(on_line: LineFn, platform: str) -> LineFn:
@@ -80,6 +87,7 @@ def push_platform_images(
     descriptors: list[Descriptor] = []
     reference = f"{target.image}:{tag}"
     for item in images:
+        target.before(f"pushing {reference} ({item.platform})")
         target.api.tag(item.image_id, target.image, tag=tag, force=True)
         digest = push_tag(
             target.api,
@@ -157,6 +165,7 @@ def push_index(
             if not descriptors:
                 descriptors = push_platform_images(target, images, tag)
             media_type, body = index_document(descriptors)
+            target.before(f"pushing the index {reference}")
             digest = target.registry.put_manifest_body(target.image_path, tag, media_type, body)
             index_digest = index_digest or digest
             target.deadline.check(f"verifying {reference} with the registry")

@@ -33,6 +33,7 @@ from core.events import RefType
 from core.store import BuildStore, tag_lock_key, tag_push_key
 from worker import leases
 from worker.deadline import Deadline
+from worker.fence import Lease
 from worker.watch import BuildWatcher
 
 # Whether the first commit is the second or one of its ancestors; None: cannot tell.
@@ -80,6 +81,11 @@ class TagGuard:
         self.ancestry = ancestry
         self.token = f"{record.id}:{record.attempt}"
         self.ordering = queue_time(store, record)
+        self._claimed: dict[str, Lease] = {}
+
+    def held(self) -> tuple[Lease, ...]:
+        """The tag locks this build holds now: the fence before a push checks them too."""
+        return tuple(self._claimed.values())
 
     @property
     def ref(self) -> str:
@@ -102,9 +108,11 @@ class TagGuard:
             time.sleep(LOCK_POLL_SECONDS)
         if self.watcher is not None:
             self.watcher.hold(key, self.token)
+        self._claimed[tag] = Lease(key, self.token)
         try:
             yield self.skip_reason(tag)
         finally:
+            self._claimed.pop(tag, None)
             if self.watcher is not None:
                 self.watcher.let_go(key)
             leases.release(self.connection, key, self.token)

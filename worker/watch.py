@@ -4,7 +4,12 @@ While a build attempt runs, its :class:`BuildWatcher`
 
 - refreshes the build's heartbeat (``heartbeat_key``, a lease of three beats) and the leases the
   build holds (the tag it is pushing), every ``heartbeat_seconds``. A worker killed with SIGKILL
-  stops beating; the other workers then queue the build again or end it (:mod:`core.recovery`);
+  stops beating; the other workers then queue the build again or end it (:mod:`core.recovery`).
+  A beat never takes the lease of a newer attempt (:func:`worker.fence.beat`): a worker that
+  finds its build taken over stops it;
+- stops the build when Redis has not confirmed its lease for two beats (a host cut off from
+  Redis): a beat before the lease can expire and another worker take the build over, every
+  stream it has open (a push) is cut. :meth:`fence`, before each push, asks Redis again;
 - reads the build record every second. When it has ended from outside (canceled, superseded) or
   another attempt took it over, it stops the build's :class:`~worker.deadline.Deadline` and aborts
   what the build is blocked on: the Docker stream is cut (the daemon then kills and removes the
@@ -30,9 +35,10 @@ import redis
 
 from core.build import BuildRecord, BuildStatus
 from core.store import BuildStore, heartbeat_key
-from worker import leases
+from worker import fence, leases
 from worker.deadline import Deadline
 from worker.errors import BuildStoppedError
+from worker.fence import Beat, Lease, LeaseLostError
 
 logger = logging.getLogger(__name__)
 
@@ -62,23 +68,36 @@ class BuildWatcher:
         self._held: dict[str, str] = {}
         self._aborts: list[Callable[[], None]] = []
         self._aborted = False
+        self._lost = False  # the lease is (or may be) someone else's: no more beats
+        self._confirmed = time.monotonic()  # when the last beat that Redis confirmed was sent
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, name=f"watch-{record.id[:8]}", daemon=True
         )
+        self._clock = threading.Thread(
+            target=self._lease_clock, name=f"lease-{record.id[:8]}", daemon=True
+        )
+
+    @property
+    def unconfirmed_limit(self) -> float:
+        """How long the lease may go unconfirmed before the build stops: two beats, one beat
+        before it can expire in Redis (it expires three beats after the last beat was sent)."""
+        return self.ttl_seconds - self.heartbeat_seconds
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Beat once now (the build is alive from its first second), then keep watching."""
         self.beat()
         self._thread.start()
+        self._clock.start()
 
     def close(self) -> None:
         """Stop watching and drop the heartbeat (if it is still this attempt's)."""
         self._done.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        for thread in (self._thread, self._clock):
+            if thread.is_alive():
+                thread.join(timeout=10)
         try:
             leases.release(self.connection, heartbeat_key(self.build_id), self.token)
         except redis.RedisError:
@@ -93,7 +112,22 @@ class BuildWatcher:
 
     # -- heartbeats and leases ---------------------------------------------------------------
     def beat(self) -> None:
-        leases.put(self.connection, heartbeat_key(self.build_id), self.token, self.ttl_seconds)
+        """Refresh the heartbeat (and the held leases) while the build is this attempt's;
+        stop the build when it is not."""
+        if self._lost:
+            return
+        sent = time.monotonic()
+        answer = fence.beat(
+            self.connection, self.build_id, self.attempt, self.token, self.ttl_seconds
+        )
+        if answer is Beat.MOVED_ON:
+            self.poll()  # the record says how: ended, deleted or queued again
+            self._lose("the build was taken over or ended")
+            return
+        if answer is Beat.TAKEN:
+            self._lose("its heartbeat lease is held by another worker")
+            return
+        self._confirmed = sent
         with self._lock:
             held = list(self._held.items())
         for key, token in held:
@@ -131,6 +165,13 @@ class BuildWatcher:
         except Exception:
             logger.exception("build %s: aborting failed", self.build_id)
 
+    def _lose(self, reason: str) -> None:
+        """The build is not (or may no longer be) this attempt's: stop it, cut its streams and
+        beat no more."""
+        self._lost = True
+        self.deadline.stop(lambda activity: LeaseLostError(reason, activity, before=False))
+        self.abort()
+
     def poll(self) -> None:
         """Read the record; stop the build if it ended or another attempt has it."""
         record = self.store.get(self.build_id)
@@ -151,6 +192,12 @@ class BuildWatcher:
         self.poll()
         self.deadline.check(activity)
 
+    def fence(self, activity: str, held: tuple[Lease, ...] = ()) -> None:
+        """Return only when Redis confirms now that this attempt holds the build, its heartbeat
+        and ``held`` (the tag lock): just before a push. Raises otherwise (worker.fence)."""
+        self.deadline.check(activity)
+        fence.confirm(self.connection, self.build_id, self.attempt, self.token, activity, held)
+
     # -- the thread --------------------------------------------------------------------------
     def _watch(self) -> None:
         next_beat = time.monotonic() + self.heartbeat_seconds
@@ -167,3 +214,19 @@ class BuildWatcher:
                 )
             if self.deadline.expired and not self._aborted:
                 self.abort()
+
+    def _lease_clock(self) -> None:
+        """Stop the build once its lease went unconfirmed too long. A thread of its own: the
+        watcher's thread may be stuck in a Redis call for ``AUTOBUILD_REDIS_TIMEOUT``."""
+        while not self._done.wait(self.poll_seconds / 2):
+            silent = time.monotonic() - self._confirmed
+            if not self._lost and silent > self.unconfirmed_limit:
+                logger.warning(
+                    "build %s: Redis has not confirmed its lease for %.1f s; stopping it",
+                    self.build_id,
+                    silent,
+                )
+                self._lose(
+                    f"Redis had not confirmed its heartbeat lease for {silent:.0f} seconds, so"
+                    " another worker may take the build over"
+                )

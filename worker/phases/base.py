@@ -33,6 +33,7 @@ from worker.progress import ProgressSink
 if TYPE_CHECKING:
     from buildrules.model import Repository
     from worker.context import WorkerContext
+    from worker.fence import Lease
     from worker.watch import BuildWatcher
 
 T = TypeVar("T")
@@ -108,6 +109,14 @@ class PhaseEnv:
             self.deadline.check(activity)
 
         return check
+
+    def fence(self, activity: str, held: tuple[Lease, ...] = ()) -> None:
+        """Just before a push: return only when Redis confirms that this attempt still holds
+        the build (and ``held``, the tag lock); else raise (:mod:`worker.fence`)."""
+        if self.watcher is not None:
+            self.watcher.fence(activity, held)
+        else:
+            self.deadline.check(activity)
 
     def check_now(self, activity: str) -> None:
         """Read the record now and stop if the build ended (before each tag is pushed)."""

@@ -70,6 +70,10 @@ class PushPhase(Phase[PushInput, PushOutput]):
             ancestry=mirror_ancestry(env),
         )
         target = given.registry
+
+        def fence(activity: str) -> None:  # Redis confirms the build is ours, or no push
+            env.fence(activity, guard.held())
+
         with RegistryClient(
             target.host, target.credentials, timeout=context.registry_timeout
         ) as registry:
@@ -85,11 +89,11 @@ class PushPhase(Phase[PushInput, PushOutput]):
                         env.output(self.name),
                         env.checkpoint(self.activity),
                         given.read_timeout,
+                        fence,
                     ),
                     given.images,
                     given.tags,
-                    before_tag=lambda reference: env.check_now(f"pushing {reference}"),
-                    guard=guard,
+                    guard=guard,  # the target's fence runs before each image and each index
                     progress=env.progress,
                 )
                 return PushOutput(index.result, index.platform_digests)
@@ -104,7 +108,7 @@ class PushPhase(Phase[PushInput, PushOutput]):
                 on_line=env.output(self.name),
                 checkpoint=env.checkpoint(self.activity),
                 read_timeout=given.read_timeout,
-                before_tag=lambda reference: env.check_now(f"pushing {reference}"),
+                before_tag=lambda reference: fence(f"pushing {reference}"),
                 guard=guard,
                 progress=env.progress,
             )
