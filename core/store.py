@@ -41,6 +41,8 @@ ADMITTING = PREFIX + "builds:admitting"
 ADMIT_SECONDS = 30  # a web process that dies while dispatching holds its places this long
 REF_INDEX_MARKER = PREFIX + "builds:active:ref-index"  # set once active builds are indexed by ref
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
+# written just before a WAIT, so the WAIT covers every earlier write (core.replication)
+REPLICATION_PROBE = PREFIX + "replication-probe"
 
 
 def build_key(build_id: str) -> str:
