@@ -249,6 +249,28 @@ return false
 """
 
 
+# A claim whose builds were never recorded is dropped, so that the next copy of the delivery
+# queues them: its dispatch failed and so did forgetting the claim (the Redis master went away
+# between the two, after the claim had reached a replica). Only while every claim key still holds
+# that claim (or nothing) and none of its builds exists. KEYS: the claim keys; ARGV: the claim,
+# the build key prefix. Returns 1 when dropped.
+_DROP_STALE_CLAIM = """
+for _, key in ipairs(KEYS) do
+    local held = redis.call('GET', key)
+    if held and held ~= ARGV[1] then
+        return 0
+    end
+end
+for id in string.gmatch(ARGV[1], '[^,]+') do
+    if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+        return 0
+    end
+end
+redis.call('DEL', unpack(KEYS))
+return 1
+"""
+
+
 def _claim_keys(provider: str, delivery_id: str | None, body_digest: str | None) -> list[str]:
     keys = [delivery_key(provider, delivery_id)] if delivery_id else []
     return keys + ([body_key(provider, body_digest)] if body_digest else [])
@@ -580,6 +602,24 @@ class BuildStore:
         return self.get_many([i.decode() for i in members])
 
     # -- deliveries ------------------------------------------------------------------------
+    def drop_stale_claim(
+        self,
+        provider: str,
+        delivery_id: str | None,
+        claimed: Sequence[str],
+        *,
+        body_digest: str | None = None,
+    ) -> bool:
+        """Forget a delivery's claim on ``claimed`` builds none of which was ever recorded
+        (:data:`_DROP_STALE_CLAIM`); False when the claim changed or a build exists."""
+        keys = _claim_keys(provider, delivery_id, body_digest)
+        if not keys or not claimed:
+            return False
+        dropped = self.redis.eval(
+            _DROP_STALE_CLAIM, len(keys), *keys, ",".join(claimed), build_key("")
+        )
+        return bool(dropped)
+
     def release_dispatch(
         self,
         provider: str,
