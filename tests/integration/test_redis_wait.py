@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,15 @@ from flask.testing import FlaskClient
 
 from core.replication import ReplicaCount, ReplicationTimeoutError, confirm_replicated
 from core.store import BuildStore
-from tests.integration.control_helpers import SECRET, repository_entry, write_config
+from tests.integration.control_helpers import (
+    SECRET,
+    TRIGGER,
+    configure,
+    repository_entry,
+    write_config,
+)
 from tests.integration.sentinel_helpers import RedisProcess, SentinelDeployment
+from tests.integration.services import GitRepo
 from tests.integration.webhook_helpers import github_push, make_app, make_settings, sign
 
 pytestmark = pytest.mark.integration
@@ -119,3 +126,31 @@ def _answers_503_then_the_redelivery(
     assert [build["id"] for build in again.json["builds"]] == queued
     with replica.client() as copy:
         assert [r.id for r in BuildStore(copy).queued()] == queued
+
+
+def test_a_trigger_is_answered_503_while_no_replica_confirms(
+    replicated: SentinelDeployment, tmp_path: Path, make_git_repo: Callable[..., GitRepo]
+) -> None:
+    master, replica = replicated.servers
+    repo = make_git_repo({"Dockerfile": "FROM scratch\n"})
+    name = f"octo/wait-{uuid.uuid4().hex[:6]}"
+    entry = repository_entry(name, repo.url, "127.0.0.1:5000/autobuild-test/wait")
+    _, client = configure(
+        tmp_path,
+        f"redis://127.0.0.1:{master.port}/0",
+        [entry],
+        AUTOBUILD_REDIS_WAIT_MS=str(WAIT_MS),
+    )
+    url = f"/api/v1/repositories/github/{name}/trigger"
+    try:
+        assert client.post(url, json={"build": True}, headers=TRIGGER).status_code == 202
+        replica.signal(signal.SIGSTOP)
+        try:
+            refused = client.post(url, json={"build": True}, headers=TRIGGER)
+        finally:
+            replica.signal(signal.SIGCONT)
+        assert refused.status_code == 503, refused.json
+        assert f"did not confirm within {WAIT_MS} ms" in refused.json["error"]
+        assert "a new trigger queues them again" in refused.json["error"]
+    finally:
+        client.application.extensions["autobuild"].redis.connection_pool.disconnect()
