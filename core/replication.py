@@ -5,7 +5,9 @@ with it, and Sentinel then promotes a replica that never saw it. So the web proc
 recording a delivery's builds, asks Redis to confirm that one replica holds everything written
 so far (:func:`confirm_replicated`). That costs one round trip plus the replica's
 acknowledgement, and only when the master has replicas: how many it has is read from
-``INFO replication`` and kept for a few seconds (:class:`ReplicaCount`).
+``INFO replication`` and kept for a few seconds (:class:`ReplicaCount`). A master that had a
+replica a moment ago still waits for one (:data:`REPLICA_GRACE_SECONDS`): that is the old
+master of a failover, still answering until the sentinels demote it and drop what it took.
 
 ``WAIT`` covers the writes of the connection it runs on, and a pooled client may have used
 another one for the transaction. So the confirmation writes one small key of its own first, on
@@ -24,6 +26,10 @@ import redis
 from core.store import REPLICATION_PROBE
 
 REPLICA_COUNT_SECONDS = 5.0  # how long a master's number of replicas is trusted
+# A master that had a replica this recently still waits for one: during a failover the old master
+# loses its replica (promoted) and keeps answering until the sentinels demote it, and what it
+# accepts then is thrown away. A promoted replica starts a new replication id: not concerned.
+REPLICA_GRACE_SECONDS = 60.0
 
 
 class ReplicationTimeoutError(Exception):
@@ -46,26 +52,35 @@ def replicas_in(info: Mapping[str, Any]) -> int:
 
 
 class ReplicaCount:
-    """The number of replicas connected to the master, read at most every ``seconds``; one per
-    process, shared by its threads."""
+    """How many replicas a write must reach: those connected to the master, read at most every
+    ``seconds`` (and 1 while the master, by its replication id, had one within ``grace``
+    seconds); one per process, shared by its threads."""
 
     def __init__(
         self,
         seconds: float = REPLICA_COUNT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        grace: float = REPLICA_GRACE_SECONDS,
     ) -> None:
         self.seconds = seconds
+        self.grace = grace
         self._clock = clock
         self._lock = threading.Lock()
         self._known: tuple[float, int] | None = None  # (read at, replicas)
+        self._had: dict[str, float] = {}  # replication id -> when it last had a replica
 
     def get(self, connection: redis.Redis) -> int:
         now = self._clock()
         with self._lock:
             if self._known is not None and now - self._known[0] < self.seconds:
                 return self._known[1]
-        count = replicas_in(connection.info("replication"))
+        info = connection.info("replication")
+        count, replid = replicas_in(info), str(info.get("master_replid", ""))
         with self._lock:
+            if count:
+                self._had[replid] = now
+            elif now - self._had.get(replid, -self.grace) < self.grace:
+                count = 1  # its replica just went away: a failover may be under way
             self._known = (now, count)
         return count
 

@@ -45,6 +45,7 @@ pytestmark = pytest.mark.integration
 REPOSITORIES = 3
 BRANCHES = 3  # per repository: 9 deliveries, 9 builds
 FIRST = 3  # deliveries accepted before the master goes away
+PACE = 0.4  # seconds between the other deliveries, sent from the moment it goes away
 DELIVERY_DEADLINE = 60.0  # a delivery answered 5xx is sent again until this
 BUILDS_DEADLINE = 90.0
 
@@ -99,12 +100,15 @@ def _pushes(
     return entries, pushes
 
 
-def _deliver(app: Flask, push: Push, answers: Answers, start: threading.Event | None) -> None:
-    """Send ``push`` (once ``start`` is set) until it is answered 2xx, the same delivery each
-    time (a redelivery)."""
+def _deliver(
+    app: Flask, push: Push, answers: Answers, start: threading.Event | None, after: float
+) -> None:
+    """Send ``push`` (``after`` seconds once ``start`` is set: the burst is paced across the
+    failover) until it is answered 2xx, the same delivery each time (a redelivery)."""
     client = app.test_client()
     if start is not None:
         assert start.wait(DELIVERY_DEADLINE)
+        time.sleep(after)
     headers = {
         "X-GitHub-Event": "push",
         "X-GitHub-Delivery": push.delivery,
@@ -165,7 +169,9 @@ def test_no_accepted_webhook_is_lost_when_redis_fails_over_mid_burst(
         with ThreadPoolExecutor(max_workers=3) as pool:
             rest = threading.Event()  # the deliveries after the first few: sent as it fails
             sent = [
-                pool.submit(_deliver, app, push, answers, rest if i >= FIRST else None)
+                pool.submit(
+                    _deliver, app, push, answers, rest if i >= FIRST else None, (i - FIRST) * PACE
+                )
                 for i, push in enumerate(pushes)
             ]
             wait_for(

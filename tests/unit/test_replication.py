@@ -38,7 +38,7 @@ def test_replicas_are_counted_on_a_master_only():
 
 def test_the_replica_count_is_read_again_only_after_its_seconds():
     now = [100.0]
-    count = ReplicaCount(seconds=5.0, clock=lambda: now[0])
+    count = ReplicaCount(seconds=5.0, clock=lambda: now[0], grace=0.0)
     connection = _InfoAnswers(1, 0)
     assert count.get(connection) == 1  # type: ignore[arg-type]
     now[0] += 4.9
@@ -50,7 +50,7 @@ def test_the_replica_count_is_read_again_only_after_its_seconds():
 
 
 def test_a_forgotten_count_is_read_at_once():
-    count = ReplicaCount(seconds=60.0, clock=lambda: 0.0)
+    count = ReplicaCount(seconds=60.0, clock=lambda: 0.0, grace=0.0)
     connection = _InfoAnswers(1, 0)
     assert count.get(connection) == 1  # type: ignore[arg-type]
     count.forget()
@@ -77,3 +77,29 @@ def test_the_wait_setting_defaults_to_a_second_and_stays_under_the_web_timeout()
         Settings.from_env({"AUTOBUILD_REDIS_WAIT_MS": "5000"})
     with pytest.raises(SettingsError, match="AUTOBUILD_REDIS_WAIT_MS"):
         Settings.from_env({"AUTOBUILD_REDIS_WAIT_MS": "-1"})
+
+
+class _Replication:
+    """Answers ``INFO replication`` as given, with a replication id."""
+
+    def __init__(self) -> None:
+        self.answer: dict[str, Any] = {}
+
+    def info(self, section: str) -> dict[str, Any]:
+        return self.answer
+
+
+def test_a_master_that_just_lost_its_replica_still_waits_for_one():
+    now = [0.0]
+    count = ReplicaCount(seconds=0.0, clock=lambda: now[0], grace=60.0)
+    old = _Replication()
+    old.answer = {"role": "master", "connected_slaves": 1, "master_replid": "old"}
+    assert count.get(old) == 1  # type: ignore[arg-type]
+    now[0] = 10.0  # its replica was promoted; it answers until the sentinels demote it
+    old.answer = {"role": "master", "connected_slaves": 0, "master_replid": "old"}
+    assert count.get(old) == 1  # type: ignore[arg-type]
+    promoted = _Replication()  # the new master: a new replication id, no replica yet
+    promoted.answer = {"role": "master", "connected_slaves": 0, "master_replid": "new"}
+    assert count.get(promoted) == 0  # type: ignore[arg-type]
+    now[0] = 70.1  # a master alone for longer than the grace is a master alone
+    assert count.get(old) == 0  # type: ignore[arg-type]
