@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from flask import current_app
@@ -11,6 +11,7 @@ from rq import Queue
 from buildrules.model import Config
 from core.queue import build_queue
 from core.redis_url import connect
+from core.replication import ReplicaCount
 from core.settings import Settings
 from core.store import BuildStore
 
@@ -24,6 +25,7 @@ class AppContext:
     redis: redis.Redis
     store: BuildStore
     queue: Queue
+    replicas: ReplicaCount = field(default_factory=ReplicaCount)  # the master's, read now and then
 
     @classmethod
     def create(cls, settings: Settings, config: Config) -> AppContext:

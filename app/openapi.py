@@ -128,6 +128,10 @@ NOTIFICATION_LIST_SCHEMA: JsonObject = {
     },
 }
 UNAVAILABLE = _error("Redis is unreachable; try again (Retry-After).")
+UNCONFIRMED = _error(
+    "Redis is unreachable, or no replica confirmed the builds within AUTOBUILD_REDIS_WAIT_MS; "
+    "send the request again (Retry-After)."
+)
 TOO_LARGE = _error("The body is larger than AUTOBUILD_MAX_BODY_BYTES.")
 
 WEBHOOK_BODY = {
@@ -240,7 +244,7 @@ def _base_operations() -> JsonObject:
                     "405": _error("Only POST."),
                     "413": TOO_LARGE,
                     "429": _error("Too many builds are queued (Retry-After)."),
-                    "503": UNAVAILABLE,
+                    "503": UNCONFIRMED,
                 },
             }
         },
@@ -393,7 +397,7 @@ def _base_operations() -> JsonObject:
                     "413": TOO_LARGE,
                     "429": _error("Too many builds are queued (Retry-After)."),
                     "502": _error("The git host could not be asked for its refs."),
-                    "503": UNAVAILABLE,
+                    "503": UNCONFIRMED,
                 },
             }
         },

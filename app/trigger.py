@@ -8,6 +8,7 @@ from app.auth import require_trigger_token
 from app.context import app_context
 from app.errors import ApiError
 from app.private_answers import unknown_trigger_repository
+from app.replicated import require_replicated
 from core.build import Trigger
 from core.control import QueueFullError
 from core.deploykey import DeployKeyError, read_deploy_key
@@ -49,6 +50,7 @@ def trigger(provider: str, name: str) -> Response:
         raise ApiError(502, str(unreachable)) from unreachable
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full
+    require_replicated(context, "a new trigger queues them again.")
     response = jsonify({"builds": [record.to_json() for record in result.builds]})
     response.status_code = 202
     return response

@@ -17,6 +17,7 @@ from app.hosts.base import (
 )
 from app.metrics import note_delivery
 from app.private_answers import hidden_in_private
+from app.replicated import require_replicated
 from app.webhook_url import check_named_repository
 from buildrules.matcher import match
 from buildrules.model import BuildPlan, Repository
@@ -132,6 +133,9 @@ def _receive(provider: str, named: str | None) -> Response:
         )
     except QueueFullError as full:
         raise ApiError(429, str(full), {"Retry-After": "60"}) from full
+    require_replicated(
+        context, "send the same delivery again: it is answered with the same builds."
+    )
     note_delivery([record.id for record in result.builds])
     builds = [record.to_json() for record in result.builds]
     if result.duplicate:

@@ -11,11 +11,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import burst, coldworker, e2e, ingest, multiarch, stages
+from bench import burst, coldworker, e2e, ingest, multiarch, replica, stages
 from bench.env import Bench, Params, info_line, summary_of
 from bench.report import Report
 
-FIGURES = ("ingest", "e2e", "burst", "cold_worker", "multiarch", "stages")
+FIGURES = ("ingest", "ingest_replica", "e2e", "burst", "cold_worker", "multiarch", "stages")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"logs: {bench.log_dir}\n", flush=True)
         if "ingest" in args.only:
             attempt(("ingest",), lambda: ingest.run(bench, report, client=args.client))
+        if "ingest_replica" in args.only:
+            attempt(("ingest_replica",), lambda: replica.run(bench, report, client=args.client))
         if {"e2e", "burst", "cold_worker", "multiarch", "stages"} & set(args.only):
             with e2e.Pipeline(bench) as pipeline:
                 warm = None

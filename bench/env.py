@@ -274,12 +274,12 @@ repositories:
         )
 
     # -- processes ---------------------------------------------------------------------------
-    def environ(self, queue: str) -> dict[str, str]:
+    def environ(self, queue: str, redis_url: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOBUILD_")}
         env.update(
             {
                 "AUTOBUILD_CONFIG": str(self.config_path),
-                "REDIS_URL": self.redis_url,
+                "REDIS_URL": redis_url or self.redis_url,
                 "AUTOBUILD_WORKDIR": str(self.work_dir),
                 "AUTOBUILD_QUEUE": queue,
                 SECRET_ENV: self.secret,
@@ -287,12 +287,15 @@ repositories:
         )
         return env
 
-    def start_web(self, queue: str, name: str = "web") -> tuple[Process, int]:
+    def start_web(
+        self, queue: str, name: str = "web", redis_url: str | None = None
+    ) -> tuple[Process, int]:
+        """``autobuild web`` on a free port, on the bench's Redis unless ``redis_url``."""
         port = free_port()
         process = Process(
             name,
             [str(VENV_BIN / "autobuild"), "web", "--host", "127.0.0.1", "--port", str(port)],
-            self.environ(queue),
+            self.environ(queue, redis_url),
             self.log_dir / f"{name}.log",
         ).start()
         self.processes.append(process)

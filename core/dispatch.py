@@ -78,7 +78,9 @@ def dispatch(
     never overshoot it; so is the repository's share of it, ``max_queued_per_repository``
     (None: half the cap; 0: none), over which RepositoryQueueFullError is raised.
     ``body_digest`` (sha256 of a webhook's body) is claimed with the delivery id: a replayed
-    body under a new delivery id is a duplicate too.
+    body under a new delivery id is a duplicate too. A claim whose builds are still not recorded
+    after :data:`DUPLICATE_WAIT_SECONDS` (its dispatch failed and could not forget the claim: a
+    Redis failover) is dropped, and this copy queues the builds.
 
     Two round trips: one reads (claims the delivery, counts the queue, reads the refs' active
     builds), one transaction writes everything (records, indexes, superseded builds, rq jobs).
@@ -97,18 +99,29 @@ def dispatch(
         if max_queued_per_repository is None
         else max_queued_per_repository
     )
-    view = store.read_for_dispatch(
-        repository.provider,
-        delivery_id,
-        ids,
-        refs,
-        max_queued,
-        repository=repository.name,
-        share=share,
-        body_digest=body_digest,
-    )
+
+    def read() -> DispatchView:
+        return store.read_for_dispatch(
+            repository.provider,
+            delivery_id,
+            ids,
+            refs,
+            max_queued,
+            repository=repository.name,
+            share=share,
+            body_digest=body_digest,
+        )
+
+    view = read()
     if view.earlier is not None:
-        return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
+        earlier = _wait_for_records(store, view.earlier)
+        if earlier or not store.drop_stale_claim(
+            repository.provider, delivery_id, view.earlier, body_digest=body_digest
+        ):
+            return DispatchResult(earlier, duplicate=True)
+        view = read()  # the earlier copy claimed the delivery and recorded nothing: queue it now
+        if view.earlier is not None:  # (unless yet another copy just claimed it)
+            return DispatchResult(_wait_for_records(store, view.earlier), duplicate=True)
     try:
         if not view.admitted:
             raise _queue_full(repository, view, len(ids), max_queued, share)

@@ -13,8 +13,10 @@
   beating: killed, crashed, cut off) for longer than the grace after its start is queued again or
   ends ``error`` ("worker lost"), and the concurrency slot its dead job held is freed at once.
 - :func:`find_orphans`: queued builds whose current job is missing or has ended without running
-  them (the window between two Redis writes, a flushed queue); the maintenance loop queues them
-  again once seen twice.
+  them (the window between two Redis writes, a flushed queue), or was taken off the queue by a
+  worker that lost Redis before it started it (the job waits in rq's intermediate queue, where
+  rq itself gives it up only after minutes); the maintenance loop queues them again once seen
+  twice.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rq.job import Job, JobStatus
 from buildrules.model import Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.logs import BuildLog
-from core.queue import enqueue_for, job_id_for, release_slot
+from core.queue import build_queue, enqueue_for, job_id_for, release_slot
 from core.store import BuildStore, StaleTransitionError, heartbeat_key, retry_schedule_key
 
 logger = logging.getLogger(__name__)
@@ -214,14 +216,24 @@ def find_orphans(
     are not waiting out a retry's backoff."""
     waiting: Any = store.redis.zrange(retry_schedule_key(queue_name), 0, -1)
     scheduled = {raw.decode() for raw in waiting}
+    taken = _taken_not_started(build_queue(store.redis, queue_name))
     orphans = []
     for record in store.queued():
         if record.id in scheduled or repository_of(repositories, record) is None:
             continue
-        raw: Any = store.redis.hget(Job.key_for(job_id_for(record)), "status")
-        if raw is None or raw.decode() in ENDED_JOB_STATUSES:
+        job_id = job_id_for(record)
+        raw: Any = store.redis.hget(Job.key_for(job_id), "status")
+        if raw is None or raw.decode() in ENDED_JOB_STATUSES or job_id in taken:
             orphans.append(record)
     return orphans
+
+
+def _taken_not_started(queue: Queue) -> set[str]:
+    """Job ids a worker moved off the queue (rq's intermediate queue) and has not started."""
+    taken = queue.intermediate_queue.get_job_ids()
+    return (
+        {job_id for job_id in taken if job_id not in queue.started_job_registry} if taken else set()
+    )
 
 
 def requeue_orphans(
@@ -239,6 +251,10 @@ def requeue_orphans(
             new_suspects.add(record.id)
             continue
         logger.warning("build %s: queued without a job; queueing it again", record.id)
+        queue.intermediate_queue.remove(job_id_for(record))  # rq no longer gives it up later
         enqueue_for(queue, record, repository)
+        # A job taken and never started holds its repository's slot: free it, and let the
+        # oldest waiting build (this one, in the order of its queue time) have it.
+        release_slot(queue, record, record.attempt)
         requeued.append(record)
     return requeued, new_suspects

@@ -22,6 +22,10 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub's payload cap
 DEFAULT_QUEUE_NAME = "autobuild"
 DEFAULT_MAX_QUEUED_BUILDS = 500
 DEFAULT_REDIS_TIMEOUT_SECONDS = 30.0  # a worker's wait for one Redis answer
+# A 2xx answer waits this long for a replica to confirm the write (core/replication.py); the
+# web's Redis read timeout (5 s, app/context.py) bounds it.
+DEFAULT_REDIS_WAIT_MS = 1000
+MAX_REDIS_WAIT_MS = 4000
 DEFAULT_URL = "http://127.0.0.1:8000"  # where the CLI finds the web process
 DEFAULT_LOG_MAX_LINES = 20_000  # lines kept per build log (the oldest are dropped)
 DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024  # text stored per build log; past it, one truncated line
@@ -126,6 +130,17 @@ def _percent_from_env(environ: Mapping[str, str], name: str, default: int) -> in
     return value
 
 
+def _redis_wait_from_env(environ: Mapping[str, str]) -> int:
+    name = "AUTOBUILD_REDIS_WAIT_MS"
+    value = _int_from_env(environ, name, DEFAULT_REDIS_WAIT_MS)
+    if value > MAX_REDIS_WAIT_MS:
+        raise SettingsError(
+            f"{name} must be at most {MAX_REDIS_WAIT_MS} (the web's Redis timeout is 5 s), "
+            f"not {value}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     config_path: Path
@@ -140,6 +155,8 @@ class Settings:
     max_queued_builds: int = DEFAULT_MAX_QUEUED_BUILDS
     # AUTOBUILD_REDIS_TIMEOUT: how long a worker waits for one Redis answer (a hung Redis)
     redis_timeout_seconds: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+    # AUTOBUILD_REDIS_WAIT_MS: a 2xx answer's wait for a replica to confirm the write (0: none)
+    redis_wait_ms: int = DEFAULT_REDIS_WAIT_MS
     # AUTOBUILD_MAX_QUEUED_PER_REPOSITORY: one repository's builds waiting at once (0: no cap)
     max_queued_per_repository: int = default_repository_share(DEFAULT_MAX_QUEUED_BUILDS)
     private: bool = False  # AUTOBUILD_PRIVATE=1: UI pages and GET API need the admin token
@@ -203,6 +220,7 @@ class Settings:
             redis_timeout_seconds=_seconds_from_env(
                 env, "AUTOBUILD_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT_SECONDS, minimum=1.0
             ),
+            redis_wait_ms=_redis_wait_from_env(env),
             max_queued_per_repository=_int_from_env(
                 env,
                 "AUTOBUILD_MAX_QUEUED_PER_REPOSITORY",

@@ -41,6 +41,8 @@ ADMITTING = PREFIX + "builds:admitting"
 ADMIT_SECONDS = 30  # a web process that dies while dispatching holds its places this long
 REF_INDEX_MARKER = PREFIX + "builds:active:ref-index"  # set once active builds are indexed by ref
 DELIVERY_TTL_SECONDS = 7 * 24 * 3600  # GitHub keeps deliveries for redelivery at most this long
+# written just before a WAIT, so the WAIT covers every earlier write (core.replication)
+REPLICATION_PROBE = PREFIX + "replication-probe"
 
 
 def build_key(build_id: str) -> str:
@@ -244,6 +246,28 @@ for _, key in ipairs(KEYS) do
     redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
 end
 return false
+"""
+
+
+# A claim whose builds were never recorded is dropped, so that the next copy of the delivery
+# queues them: its dispatch failed and so did forgetting the claim (the Redis master went away
+# between the two, after the claim had reached a replica). Only while every claim key still holds
+# that claim (or nothing) and none of its builds exists. KEYS: the claim keys; ARGV: the claim,
+# the build key prefix. Returns 1 when dropped.
+_DROP_STALE_CLAIM = """
+for _, key in ipairs(KEYS) do
+    local held = redis.call('GET', key)
+    if held and held ~= ARGV[1] then
+        return 0
+    end
+end
+for id in string.gmatch(ARGV[1], '[^,]+') do
+    if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+        return 0
+    end
+end
+redis.call('DEL', unpack(KEYS))
+return 1
 """
 
 
@@ -578,6 +602,24 @@ class BuildStore:
         return self.get_many([i.decode() for i in members])
 
     # -- deliveries ------------------------------------------------------------------------
+    def drop_stale_claim(
+        self,
+        provider: str,
+        delivery_id: str | None,
+        claimed: Sequence[str],
+        *,
+        body_digest: str | None = None,
+    ) -> bool:
+        """Forget a delivery's claim on ``claimed`` builds none of which was ever recorded
+        (:data:`_DROP_STALE_CLAIM`); False when the claim changed or a build exists."""
+        keys = _claim_keys(provider, delivery_id, body_digest)
+        if not keys or not claimed:
+            return False
+        dropped = self.redis.eval(
+            _DROP_STALE_CLAIM, len(keys), *keys, ",".join(claimed), build_key("")
+        )
+        return bool(dropped)
+
     def release_dispatch(
         self,
         provider: str,

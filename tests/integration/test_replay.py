@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from core.queue import build_queue
+from core.store import BuildStore
 from tests.integration.control_helpers import dockerfile, image_path
 from tests.integration.webhook_helpers import (
     github_push,
@@ -77,6 +78,29 @@ def test_a_replayed_body_with_a_new_delivery_id_is_a_duplicate(client, clean_red
     assert build_queue(clean_redis, settings.queue_name).count == 1
     other = json.dumps(github_push(REPO, "refs/heads/master", "2" * 40)).encode()
     assert post_github(client, SECRET, other, delivery="d-original-1b").status_code == 202
+
+
+def test_a_redelivery_queues_the_builds_a_failed_dispatch_claimed_but_never_recorded(
+    client, clean_redis, settings
+):
+    """The first copy claimed the delivery, then Redis failed over before its builds were written
+    and before the claim could be forgotten: the claim names builds that do not exist. The
+    redelivery is neither lost as a duplicate nor refused as a replay: it queues the builds."""
+    body = json.dumps(github_push(REPO, "refs/heads/master", "3" * 40)).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    store = BuildStore(clean_redis)
+    never = uuid.uuid4().hex
+    ref = ("github", REPO, "branch", "master")
+    view = store.read_for_dispatch("github", "d-stale", [never], [ref], body_digest=digest)
+    assert view.earlier is None  # claimed, and nothing written after it
+
+    again = post_github(client, SECRET, body, delivery="d-stale")
+    assert again.status_code == 202, again.json
+    (build,) = again.json["builds"]
+    assert build["id"] != never and store.get(build["id"]) is not None
+    assert build_queue(clean_redis, settings.queue_name).count == 1
+    duplicate = post_github(client, SECRET, body, delivery="d-stale")
+    assert duplicate.status_code == 200 and duplicate.json["builds"] == [build]
 
 
 def _git_document(timestamp: float | None) -> tuple[bytes, dict[str, str]]:
