@@ -35,7 +35,7 @@ from rq.job import Job, JobStatus
 from buildrules.model import Repository
 from core.build import RUNNING_STATUSES, BuildRecord, BuildStatus, utcnow
 from core.logs import BuildLog
-from core.queue import build_queue, enqueue_for, job_id_for, release_slot
+from core.queue import build_queue, enqueue_for, job_id_for, queue_for, release_slot
 from core.store import BuildStore, StaleTransitionError, heartbeat_key, retry_schedule_key
 
 logger = logging.getLogger(__name__)
@@ -216,14 +216,18 @@ def find_orphans(
     are not waiting out a retry's backoff."""
     waiting: Any = store.redis.zrange(retry_schedule_key(queue_name), 0, -1)
     scheduled = {raw.decode() for raw in waiting}
-    taken = _taken_not_started(build_queue(store.redis, queue_name))
+    base = build_queue(store.redis, queue_name)
+    taken: dict[str, set[str]] = {}  # per queue (the build queue, a needs queue)
     orphans = []
     for record in store.queued():
         if record.id in scheduled or repository_of(repositories, record) is None:
             continue
+        queue = queue_for(base, record)
+        if queue.name not in taken:
+            taken[queue.name] = _taken_not_started(queue)
         job_id = job_id_for(record)
         raw: Any = store.redis.hget(Job.key_for(job_id), "status")
-        if raw is None or raw.decode() in ENDED_JOB_STATUSES or job_id in taken:
+        if raw is None or raw.decode() in ENDED_JOB_STATUSES or job_id in taken[queue.name]:
             orphans.append(record)
     return orphans
 
@@ -251,7 +255,8 @@ def requeue_orphans(
             new_suspects.add(record.id)
             continue
         logger.warning("build %s: queued without a job; queueing it again", record.id)
-        queue.intermediate_queue.remove(job_id_for(record))  # rq no longer gives it up later
+        # rq no longer gives it up later (it was taken off the queue of the build's needs)
+        queue_for(queue, record).intermediate_queue.remove(job_id_for(record))
         enqueue_for(queue, record, repository)
         # A job taken and never started holds its repository's slot: free it, and let the
         # oldest waiting build (this one, in the order of its queue time) have it.

@@ -7,8 +7,10 @@ import os
 import signal
 import uuid
 
+import pytest
+
 from core.build import BuildStatus
-from core.queue import build_queue, enqueue_for, job_id_for
+from core.queue import build_queue, enqueue_for, job_id_for, queue_for
 from core.recovery import recover_lost_builds, requeue_orphans
 from core.store import BuildStore
 from tests.integration.control_helpers import (
@@ -223,27 +225,31 @@ def test_a_queued_build_without_a_job_is_queued_again_once_seen_twice(
     assert BuildStore(clean_redis).require(record.id).status is BuildStatus.QUEUED
 
 
+@pytest.mark.parametrize("needs", [(), ("big-memory",)], ids=["build-queue", "needs-queue"])
 def test_a_build_taken_off_the_queue_by_a_worker_that_lost_redis_is_queued_again(
-    tmp_path, redis_url, clean_redis, make_git_repo
+    tmp_path, redis_url, clean_redis, make_git_repo, needs
 ):
     """rq moves a job to its intermediate queue when a worker takes it; a worker whose Redis
     went away before it started the job leaves it there, holding its repository's slot (rq
-    gives it up only minutes later). Seen twice, it is queued again and gets the slot first."""
+    gives it up only minutes later). Seen twice, it is queued again and gets the slot first;
+    on the queue of its needs when it has some."""
     repo = make_git_repo({"Dockerfile": "FROM scratch\n"})
     repository = make_repository(repo.url, unique_image("127.0.0.1:5000", "taken"))
     context = make_context(tmp_path, redis_url, clean_redis, [repository])
-    queue = build_queue(clean_redis, context.settings.queue_name)
+    base = build_queue(clean_redis, context.settings.queue_name)
     index = {repository.key: repository}
-    taken = create_record(context.store, repository, repo.head())
-    waiting = create_record(context.store, repository, repo.commit({"a": "1"}))
-    enqueue_for(queue, taken, repository)
-    enqueue_for(queue, waiting, repository)  # max_concurrent_builds 1: it waits for the slot
+    taken = create_record(context.store, repository, repo.head(), needs=needs)
+    waiting = create_record(context.store, repository, repo.commit({"a": "1"}), needs=needs)
+    queue = queue_for(base, taken)
+    assert (queue.name != base.name) == bool(needs)
+    enqueue_for(base, taken, repository)
+    enqueue_for(base, waiting, repository)  # max_concurrent_builds 1: it waits for the slot
     assert queue.get_job_ids() == [job_id_for(taken)]
     clean_redis.lmove(queue.key, queue.intermediate_queue_key)  # the worker's BLMOVE, then gone
 
-    requeued, suspects = requeue_orphans(context.store, queue, index, set())
+    requeued, suspects = requeue_orphans(context.store, base, index, set())
     assert requeued == [] and suspects == {taken.id}  # a worker may be starting it right now
-    requeued, suspects = requeue_orphans(context.store, queue, index, suspects)
+    requeued, suspects = requeue_orphans(context.store, base, index, suspects)
     assert [r.id for r in requeued] == [taken.id]
     assert queue.intermediate_queue.get_job_ids() == []
     assert queue.get_job_ids() == [job_id_for(taken)]  # the slot is its own again, not leaked

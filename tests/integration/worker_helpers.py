@@ -96,6 +96,7 @@ def create_record(
     dockerfile: str = "Dockerfile",
     context: str = "/",
     build_args: Sequence[tuple[str, str]] = (),
+    needs: Sequence[str] = (),
 ) -> BuildRecord:
     """A queued build record of ``commit``, saved in the store (as the web side would)."""
     record = BuildRecord(
@@ -110,6 +111,7 @@ def create_record(
         dockerfile=dockerfile,
         context=context,
         build_args=tuple(build_args),
+        needs=tuple(needs),
     )
     store.create([record])
     return record
