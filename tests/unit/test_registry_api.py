@@ -9,12 +9,19 @@ against a real HTTP server on loopback is in test_worker_registry.py.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import requests
 
+from app.context import AppContext
+from app.images import ImageCatalog
+from buildrules.model import Config
+from cli.registry_access import open_registry
 from core.readiness import registry_url
 from core.registry_api import Credentials, RegistryAPI
+from core.settings import Settings
 
 DIGEST = "sha256:" + "ab" * 32
 CREDS = Credentials("user", "secret-pw")
@@ -82,3 +89,19 @@ def test_readiness_asks_a_listed_registry_over_http():
         "http://10.0.0.5:5000/v2/"
     )
     assert registry_url("10.0.0.5:5000") == "https://10.0.0.5:5000/v2/"
+
+
+def test_the_web_and_the_cli_make_their_registry_clients_from_the_setting(tmp_path: Path):
+    settings = Settings.from_env(
+        {
+            "AUTOBUILD_CONFIG": str(tmp_path / "absent.yml"),
+            "AUTOBUILD_INSECURE_REGISTRIES": "10.0.0.5:5000",
+        }
+    )
+    context = cast(AppContext, SimpleNamespace(settings=settings, config=Config(), redis=None))
+    with ImageCatalog(context).api("10.0.0.5:5000") as web:
+        assert web.base_url == "http://10.0.0.5:5000"
+    with open_registry("10.0.0.5:5000", settings) as cli:
+        assert cli.base_url == "http://10.0.0.5:5000"
+    with open_registry("10.0.0.6:5000", settings) as unlisted:
+        assert unlisted.base_url == "https://10.0.0.6:5000"
