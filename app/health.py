@@ -42,7 +42,10 @@ def readyz() -> Response:
         response.status_code = 200 if ready else 503
         return response
     # Reported, not required: webhooks are still accepted and queued without them.
-    registries = check_registries(registry_hosts(context.config))
+    registries = check_registries(
+        registry_hosts(context.config),
+        insecure_registries=context.settings.insecure_registries,
+    )
     workers = "unknown: Redis is unreachable"
     if checks["redis"] == "ok":
         workers = check_workers(context.redis, context.queue)[1]

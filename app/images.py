@@ -175,7 +175,12 @@ class ImageCatalog:
 
     def api(self, host: str) -> RegistryAPI:
         credentials = configured_credentials(self.context.config, self.context.settings, host)
-        return RegistryAPI(host, credentials, timeout=10.0)
+        return RegistryAPI(
+            host,
+            credentials,
+            timeout=10.0,
+            insecure_registries=self.context.settings.insecure_registries,
+        )
 
     def images(self, repository: Repository) -> list[ImageView]:
         return [self.image(repository, image) for image in repository.images]

@@ -50,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     connection = connect(settings.redis_url)
 
     def api_for(host: str) -> RegistryAPI:
-        return RegistryAPI(host, configured_credentials(config, settings, host))
+        return RegistryAPI(
+            host,
+            configured_credentials(config, settings, host),
+            insecure_registries=settings.insecure_registries,
+        )
 
     repositories = [
         r for r in config.repositories if _selected(r.name, r.provider, args.repository)

@@ -22,4 +22,4 @@ def open_registry(host: str, settings: Settings | None = None) -> RegistryAPI:
     credentials: Credentials | None = None
     if config is not None:
         credentials = configured_credentials(config, settings, host)
-    return RegistryAPI(host, credentials)
+    return RegistryAPI(host, credentials, insecure_registries=settings.insecure_registries)

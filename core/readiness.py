@@ -30,15 +30,19 @@ def registry_hosts(config: Config) -> list[str]:
     return list(dict.fromkeys(hosts))
 
 
-def registry_url(host: str) -> str:
+def registry_url(host: str, insecure_registries: frozenset[str] = frozenset()) -> str:
     """The ``/v2/`` endpoint of a registry, spoken to as the worker and Docker do."""
-    return registry_base_url(host) + "/v2/"
+    return registry_base_url(host, insecure_registries) + "/v2/"
 
 
-def check_registry(host: str, timeout: float = REGISTRY_TIMEOUT_SECONDS) -> str:
+def check_registry(
+    host: str,
+    timeout: float = REGISTRY_TIMEOUT_SECONDS,
+    insecure_registries: frozenset[str] = frozenset(),
+) -> str:
     """``ok`` when ``GET /v2/`` answers like a registry (200, or 401 asking for credentials);
     otherwise a short sentence."""
-    url = registry_url(host)
+    url = registry_url(host, insecure_registries)
     try:
         response = requests.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
@@ -49,14 +53,18 @@ def check_registry(host: str, timeout: float = REGISTRY_TIMEOUT_SECONDS) -> str:
 
 
 def check_registries(
-    hosts: Iterable[str], timeout: float = REGISTRY_TIMEOUT_SECONDS
+    hosts: Iterable[str],
+    timeout: float = REGISTRY_TIMEOUT_SECONDS,
+    insecure_registries: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """:func:`check_registry` for every host, at the same time (one slow host costs ``timeout``)."""
     hosts = list(hosts)
     if not hosts:
         return {}
     with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:
-        results = list(pool.map(lambda host: check_registry(host, timeout), hosts))
+        results = list(
+            pool.map(lambda host: check_registry(host, timeout, insecure_registries), hosts)
+        )
     return dict(zip(hosts, results, strict=True))
 
 

@@ -1,10 +1,13 @@
 """Image references and where their registry answers: the registry host of a reference and the
 path after it (Docker's rules, written here once), Docker Hub's API host, and plain HTTP for
-loopback registries (Docker treats those as insecure), HTTPS for every other."""
+loopback registries (Docker treats those as insecure) and for the ones listed in
+``AUTOBUILD_INSECURE_REGISTRIES`` (``Settings.insecure_registries``, like dockerd's
+``--insecure-registry``), HTTPS for every other."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -40,8 +43,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def registry_base_url(host: str) -> str:
-    """``http://127.0.0.1:5000``, ``https://registry.example.com``, Docker Hub's API host."""
+def plain_http(host: str, insecure_registries: Collection[str] = ()) -> bool:
+    """Whether Autobuild speaks plain HTTP to registry ``host``: a loopback one, or one listed
+    (``host[:port]`` exactly as image references name it) in ``insecure_registries``."""
+    return is_loopback(host) or host.lower() in insecure_registries
+
+
+def registry_base_url(host: str, insecure_registries: Collection[str] = ()) -> str:
+    """``http://127.0.0.1:5000``, ``https://registry.example.com``, Docker Hub's API host;
+    ``http://`` too for a host in ``insecure_registries`` (see :func:`plain_http`)."""
     if host == DOCKER_HUB:
         return f"https://{DOCKER_HUB_API}"
-    return f"{'http' if is_loopback(host) else 'https'}://{host}"
+    return f"{'http' if plain_http(host, insecure_registries) else 'https'}://{host}"

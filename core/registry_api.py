@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import requests
 
 from buildrules.model import Config, registry_host_of
-from core.registry_address import DOCKER_HUB, is_loopback, registry_base_url
+from core.registry_address import DOCKER_HUB, plain_http, registry_base_url
 from core.settings import Settings
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -148,7 +148,9 @@ class Manifest:
 
 
 class RegistryAPI:
-    """One registry's HTTP API, with its credentials."""
+    """One registry's HTTP API, with its credentials. ``insecure_registries`` (the settings'
+    ``AUTOBUILD_INSECURE_REGISTRIES``) are the hosts besides loopback spoken to over plain HTTP,
+    the registry's own and its token service's."""
 
     error: ClassVar[type[Exception]] = RegistryAPIError
 
@@ -158,11 +160,14 @@ class RegistryAPI:
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         session: requests.Session | None = None,
+        *,
+        insecure_registries: frozenset[str] = frozenset(),
     ) -> None:
         self.host = host
         self.credentials = credentials
         self.timeout = timeout
-        self.base_url = registry_base_url(host)
+        self.insecure_registries = insecure_registries
+        self.base_url = registry_base_url(host, insecure_registries)
         self.session = session or requests.Session()
         self.session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
         self._authorization: str | None = None
@@ -216,8 +221,8 @@ class RegistryAPI:
         if service:
             query["service"] = service
         auth = None
-        realm_secure = realm.startswith("https://") or is_loopback(
-            re.sub(r"^[a-z]+://", "", realm).split("/", 1)[0]
+        realm_secure = realm.startswith("https://") or plain_http(
+            re.sub(r"^[a-z]+://", "", realm).split("/", 1)[0], self.insecure_registries
         )
         if self.credentials is not None and realm_secure:
             auth = (self.credentials.username, self.credentials.password)

@@ -8,6 +8,7 @@ docs/configuration.md.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,6 +124,26 @@ def _backoff_from_env(
     return tuple(_seconds_from_env({name: part}, name, 0.0) for part in parts)
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+# host[:port] as image references name a registry: DNS name, IPv4 address or [IPv6] address
+_REGISTRY_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
+
+
+def _registry_hosts_from_env(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """``host[:port]`` entries separated by commas (lower-cased), as image references name them."""
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return frozenset()
+    entries = [part.strip().lower() for part in raw.split(",")]
+    for entry in entries:
+        if not _REGISTRY_HOST.fullmatch(entry):
+            raise SettingsError(
+                f"{name} must be registry hosts separated by commas (host or host:port, no"
+                f" scheme or path, like 10.0.0.5:5000,registry.lan), not {raw!r}"
+            )
+    return frozenset(entries)
+
+
 def _percent_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
     value = _int_from_env(environ, name, default)
     if value > 100:
@@ -197,6 +218,9 @@ class Settings:
     stream_limit: int = DEFAULT_STREAM_LIMIT
     stream_client_limit: int = DEFAULT_STREAM_CLIENT_LIMIT
     stream_seconds: float = DEFAULT_STREAM_SECONDS
+    # AUTOBUILD_INSECURE_REGISTRIES: registries (host[:port]) spoken to over plain HTTP besides
+    # loopback ones (core/registry_address.plain_http)
+    insecure_registries: frozenset[str] = frozenset()
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -287,6 +311,7 @@ class Settings:
             stream_seconds=_seconds_from_env(
                 env, "AUTOBUILD_STREAM_SECONDS", DEFAULT_STREAM_SECONDS, minimum=0.1
             ),
+            insecure_registries=_registry_hosts_from_env(env, "AUTOBUILD_INSECURE_REGISTRIES"),
             environ=MappingProxyType(env),
         )
 

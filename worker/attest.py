@@ -154,7 +154,12 @@ class Attester:
         host, path = split_image(name)
         try:
             credentials = resolve_credentials(self.config, self.settings, host)
-            with RegistryClient(host, credentials, timeout=10.0) as registry:
+            with RegistryClient(
+                host,
+                credentials,
+                timeout=10.0,
+                insecure_registries=self.settings.insecure_registries,
+            ) as registry:
                 return BaseImage(reference, registry.manifest_digest(path, tag))
         except WorkerError:
             return BaseImage(reference, None)

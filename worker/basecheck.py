@@ -106,7 +106,12 @@ class RegistryDigests:
             client = self._clients.get(host)
             if client is None:
                 credentials = configured_credentials(self.config, self.settings, host)
-                client = self._clients[host] = RegistryAPI(host, credentials, HEAD_TIMEOUT_SECONDS)
+                client = self._clients[host] = RegistryAPI(
+                    host,
+                    credentials,
+                    HEAD_TIMEOUT_SECONDS,
+                    insecure_registries=self.settings.insecure_registries,
+                )
             return client.manifest_digest(path, tag)
         except (RegistryAPIError, requests.RequestException) as exc:
             logger.warning("base image check: %s: %s", reference, exc)

@@ -135,12 +135,15 @@ def pull_one(
 
 
 def resolve_bases(
-    references: tuple[str, ...], credentials_for: CredentialsFor, on_line: LineFn
+    references: tuple[str, ...],
+    credentials_for: CredentialsFor,
+    on_line: LineFn,
+    insecure_registries: frozenset[str] = frozenset(),
 ) -> tuple[BaseDigest, ...]:
     """The digest each image's tag has at its registry now (for BuildKit's ``pull=1``), logged."""
     found = []
     for reference in references:
-        digest, problem = registry_digest(reference, credentials_for)
+        digest, problem = registry_digest(reference, credentials_for, insecure_registries)
         if digest is not None:
             on_line(f"Base image {reference} resolves to {digest} (BuildKit pulls it fresh)")
         else:
@@ -152,7 +155,9 @@ def resolve_bases(
 
 
 def registry_digest(
-    reference: str, credentials_for: CredentialsFor
+    reference: str,
+    credentials_for: CredentialsFor,
+    insecure_registries: frozenset[str] = frozenset(),
 ) -> tuple[str | None, str | None]:
     """``(digest, None)``, or ``(None, why not)``."""
     name, tag = split_reference(reference)
@@ -161,7 +166,12 @@ def registry_digest(
     host, path = split_image(name)
     try:
         credentials = credentials_for(host)
-        with RegistryClient(host, credentials, timeout=REGISTRY_TIMEOUT_SECONDS) as registry:
+        with RegistryClient(
+            host,
+            credentials,
+            timeout=REGISTRY_TIMEOUT_SECONDS,
+            insecure_registries=insecure_registries,
+        ) as registry:
             digest = registry.manifest_digest(path, tag)
     except (RegistryError, WorkerError) as exc:
         return None, str(exc)

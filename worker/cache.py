@@ -227,6 +227,7 @@ def warm_layers(
     on_line: LineFn,
     checkpoint: Checkpoint | None = None,
     registry_timeout: float = 30.0,
+    insecure_registries: frozenset[str] = frozenset(),
 ) -> LayerCache:
     """Prepare the layer cache of a build of ``image`` tagged ``tags`` (see the module's doc)
     and log which source it uses. Never raises for a caching problem; the checkpoint (default:
@@ -240,7 +241,12 @@ def warm_layers(
         try:
             # the watcher cuts the stream on a cancel; this bounds a daemon gone silent
             api.timeout = deadline.backstop(PULL_READ_TIMEOUT_SECONDS)
-            with RegistryClient(host, credentials, timeout=registry_timeout) as registry:
+            with RegistryClient(
+                host,
+                credentials,
+                timeout=registry_timeout,
+                insecure_registries=insecure_registries,
+            ) as registry:
                 sources = find_sources(api, registry, path, references, credentials, on_line, check)
         finally:
             if previous_timeout is not None:

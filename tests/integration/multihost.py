@@ -44,7 +44,6 @@ import yaml
 from core.logs import read_log
 from tests.integration.control_helpers import ADMIN, BASE_ENV, FAST_CONTROL, SECRET, wait_for
 from tests.integration.multihost_net import (
-    REGISTRY_NAME,
     HostNet,
     Network,
     claim_subnet,
@@ -131,13 +130,14 @@ class Cluster:
 
     @property
     def registry(self) -> str:
-        """The registry as the hosts name it (image references use this)."""
-        return f"{REGISTRY_NAME}:{self.registry_port}"
+        """The registry as everyone names it (image references use this): the bridge address,
+        plain HTTP (``AUTOBUILD_INSECURE_REGISTRIES``, each dockerd's ``--insecure-registry``)."""
+        return f"{self.address}:{self.registry_port}"
 
     @property
     def registry_address(self) -> str:
-        """The registry as the test reaches it: the bridge address."""
-        return f"{self.address}:{self.registry_port}"
+        """The registry as the test reaches it: the same bridge address as :attr:`registry`."""
+        return self.registry
 
     @property
     def web_url(self) -> str:
@@ -179,6 +179,7 @@ class Cluster:
             "AUTOBUILD_CONFIG": str(config),
             "REDIS_URL": self.redis_url,
             "AUTOBUILD_QUEUE": f"multihost-{uuid.uuid4().hex[:8]}",  # a fresh worker list
+            "AUTOBUILD_INSECURE_REGISTRIES": self.registry,  # plain HTTP on the bridge address
             **environ,
         }
         self.environ.pop("DOCKER_HOST", None)

@@ -10,8 +10,12 @@ on the bridge address (``.1``) over their veth, as over a network.
 
 A process runs "on a host" through :func:`on_host`: ``nsenter`` into the host's network
 namespace, then ``unshare`` a UTS namespace (the host name) and a mount namespace (the host's own
-``/etc/hosts``, see :data:`REGISTRY_NAME`). ``ip netns exec`` is not used: it remounts ``/sys``,
+``/etc/hosts``, naming the host itself). ``ip netns exec`` is not used: it remounts ``/sys``,
 which hides the cgroup mounts dockerd needs.
+
+The services are named by the bridge address everywhere, the registry too (``10.217.N.1:PORT``,
+plain HTTP): the workers and the web process list it in ``AUTOBUILD_INSECURE_REGISTRIES`` and each
+host's dockerd has it as ``--insecure-registry``, as a registry on a trusted LAN is set up.
 """
 
 from __future__ import annotations
@@ -34,11 +38,6 @@ import pytest
 
 PREFIX = "10.217"  # the private /16 the test's /24 is chosen from
 OCTETS = range(16, 240)
-# The hosts know the test's registry as ``localhost:<port>``: their /etc/hosts maps the name to the
-# bridge address. The worker speaks plain HTTP only to loopback registry names
-# (core/registry_address.is_loopback); a plain-HTTP registry on a LAN address needs this name.
-REGISTRY_NAME = "localhost"
-
 _IN_HOST = 'mount --bind "$1" /etc/hosts && hostname "$2" && shift 2 && exec "$@"'
 
 
@@ -111,7 +110,7 @@ def claim_subnet() -> Iterator[Subnet]:
 @dataclass(frozen=True)
 class HostNet:
     """One host's place on the network: its namespace, host name, address, veth end on the
-    bridge and its /etc/hosts."""
+    bridge, its /etc/hosts, and the bridge address it reaches the services at."""
 
     number: int
     netns: str
@@ -119,6 +118,7 @@ class HostNet:
     address: str
     veth: str
     hosts_file: Path
+    gateway: str
 
 
 def on_host(host: HostNet, argv: Sequence[str]) -> list[str]:
@@ -170,8 +170,8 @@ class Network:
         ip("-n", netns, "route", "add", "default", "via", self.subnet.gateway)
         hostname = f"host{number}"
         hosts_file = self.root / f"hosts-{number}"
-        hosts_file.write_text(f"{address}\t{hostname}\n{self.subnet.gateway}\t{REGISTRY_NAME}\n")
-        host = HostNet(number, netns, hostname, address, veth, hosts_file)
+        hosts_file.write_text(f"{address}\t{hostname}\n")
+        host = HostNet(number, netns, hostname, address, veth, hosts_file, self.subnet.gateway)
         self.hosts.append(host)
         return host
 

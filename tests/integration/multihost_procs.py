@@ -23,7 +23,7 @@ from typing import IO
 import redis
 
 from core.docker_ping import ping_docker
-from tests.integration.multihost_net import REGISTRY_NAME, HostNet, on_host
+from tests.integration.multihost_net import HostNet, on_host
 from tests.integration.services import GIT_ENV, ServiceError, registry_answers, registry_binary
 
 
@@ -173,8 +173,13 @@ def start_git_daemon(address: str, repositories: Path, logs: Path) -> tuple[Proc
 
 def start_dockerd(host: HostNet, root: Path, logs: Path, registry_port: int) -> Proc:
     """The host's own dockerd (and so its own containerd): own data root, exec root, socket
-    ``root/d.sock`` and pid file, no bridge, no iptables rules; the test's registry, known to
-    the host as ``localhost:<port>``, is insecure (plain HTTP)."""
+    ``root/d.sock`` and pid file, no bridge, no iptables rules; the test's registry on the bridge
+    address (``<gateway>:<registry_port>``) is insecure (plain HTTP).
+
+    The flag names it with ``http://``: dockerd 20.10's BuildKit reads ``--insecure-registry``
+    entries on its own and takes plain HTTP only from an ``http://`` entry (a bare ``host:port``
+    leaves BuildKit on HTTPS, so FROM and the registry cache import fail with "server gave HTTP
+    response to HTTPS client": moby/moby#41059); the daemon's pulls and pushes drop the prefix."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "daemon.json").write_text(json.dumps({}))
     socket_path = root / "d.sock"
@@ -186,7 +191,7 @@ def start_dockerd(host: HostNet, root: Path, logs: Path, registry_port: int) -> 
         "--data-root", str(root / "data"),
         "--exec-root", str(root / "x"),
         "--pidfile", str(root / "d.pid"),
-        "--insecure-registry", f"{REGISTRY_NAME}:{registry_port}",
+        "--insecure-registry", f"http://{host.gateway}:{registry_port}",
         "--shutdown-timeout", "2",
     ]  # fmt: skip
     return spawn(

@@ -1,10 +1,12 @@
 """Several build hosts on one machine (tests/integration/multihost.py): two network namespaces,
 each with its own host name, dockerd and ``autobuild worker``; Redis, the registry, the web
-process and the git daemon on the test's bridge address.
+process and the git daemon on the test's bridge address. The registry is plain HTTP on that
+address, listed in ``AUTOBUILD_INSECURE_REGISTRIES`` and in each dockerd's ``--insecure-registry``.
 
 Builds spread over the hosts and their records name the host and daemon that built them; an
 image built on host 1 is the layer cache of the next build on host 2 (through the registry);
-``max_concurrent_builds: 1`` holds across hosts; a cancel reaches a build running on host 2.
+``max_concurrent_builds: 1`` holds across hosts; a cancel reaches a build running on host 2; the
+registry is asked over plain HTTP only because it is listed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from core.build import BuildStatus
+from core.readiness import check_registry
 from tests.integration.control_helpers import repository_entry, wait_for
 from tests.integration.multihost import Cluster, Host
 from tests.integration.multihost_procs import processes_under
@@ -69,6 +72,19 @@ def test_builds_spread_over_the_hosts_and_name_host_and_daemon(multihost: Cluste
     assert overlap(*done)  # two repositories: nothing holds one build back for the other
     for record in done:
         assert multihost.registry_digest(record["image"], "latest") == record["digest"]
+
+
+def test_the_plain_http_registry_is_reached_by_its_address_only_when_listed(
+    multihost: Cluster,
+) -> None:
+    name = unique("listed")
+    _, url = multihost.git_repo(name, {"Dockerfile": multihost.dockerfile("RUN true")})
+    multihost.configure([repository_entry(name, url, multihost.image("listed"))])
+    # the web process has the registry in AUTOBUILD_INSECURE_REGISTRIES: /readyz asks over HTTP
+    answer = multihost.http.get(f"{multihost.web_url}/readyz", timeout=30)
+    assert answer.json()["registries"] == {multihost.registry: "ok"}, answer.text
+    # unlisted, the same address is asked over HTTPS, which a plain-HTTP registry cannot answer
+    assert check_registry(multihost.registry).startswith("unreachable (SSLError")
 
 
 def test_an_image_built_on_host_1_is_the_layer_cache_of_the_next_build_on_host_2(

@@ -122,3 +122,27 @@ def test_the_base_image_check_runs_hourly_unless_told_otherwise():
     assert settings.base_check_interval_seconds == 300
     with pytest.raises(SettingsError, match="AUTOBUILD_BASE_CHECK_INTERVAL"):
         Settings.from_env({"AUTOBUILD_BASE_CHECK_INTERVAL": "hourly"})
+
+
+def test_insecure_registries_are_host_and_port_entries_lower_cased():
+    assert Settings.from_env({}).insecure_registries == frozenset()
+    settings = Settings.from_env(
+        {"AUTOBUILD_INSECURE_REGISTRIES": " 10.0.0.5:5000, Registry.LAN ,[fd00::1]:5000"}
+    )
+    assert settings.insecure_registries == {"10.0.0.5:5000", "registry.lan", "[fd00::1]:5000"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://10.0.0.5:5000",  # a URL with a scheme
+        "10.0.0.5:5000/team",  # a path
+        "10.0.0.5:5000,,registry.lan",  # an empty part
+        "10.0.0.5:5000,",
+        "registry.lan:port",
+        "bad host",
+    ],
+)
+def test_a_bad_insecure_registry_entry_names_the_variable(value):
+    with pytest.raises(SettingsError, match=r"^AUTOBUILD_INSECURE_REGISTRIES must be registry"):
+        Settings.from_env({"AUTOBUILD_INSECURE_REGISTRIES": value})

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from buildrules.model import Config, RegistryAuth
-from core.registry_address import is_loopback, registry_base_url
+from core.registry_address import is_loopback, plain_http, registry_base_url
 from core.settings import Settings
 from worker.errors import DigestMismatchError, RegistryError, WorkerError
 from worker.registry import (
@@ -50,6 +50,21 @@ OTHER = "sha256:" + "34" * 32
 def test_loopback_registries_are_spoken_to_over_http(host, loopback):
     assert is_loopback(host) is loopback
     assert registry_base_url(host).startswith("http://" if loopback else "https://")
+
+
+def test_listed_insecure_registries_are_spoken_to_over_http_and_no_others():
+    listed = frozenset({"10.0.0.5:5000", "registry.lan"})
+    assert registry_base_url("10.0.0.5:5000", listed) == "http://10.0.0.5:5000"
+    assert registry_base_url("Registry.LAN", listed) == "http://Registry.LAN"
+    assert registry_base_url("127.0.0.1:5000", listed) == "http://127.0.0.1:5000"
+    # as dockerd's --insecure-registry: an entry is one host and port, not a prefix or a network
+    assert registry_base_url("10.0.0.5:5001", listed) == "https://10.0.0.5:5001"
+    assert registry_base_url("registry.lan:5000", listed) == "https://registry.lan:5000"
+    assert registry_base_url("10.0.0.5", listed) == "https://10.0.0.5"
+    assert not plain_http("ghcr.io", listed)
+    assert (
+        registry_base_url("docker.io", frozenset({"docker.io"})) == "https://registry-1.docker.io"
+    )
 
 
 def test_docker_hub_names_live_under_library():

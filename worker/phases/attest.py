@@ -62,7 +62,10 @@ class AttestPhase(Phase[AttestInput, AttestOutput]):
         api = docker_api(env)
         bases = resolve_bases(attester, api, given.dockerfile, given.record)
         with RegistryClient(
-            target.host, target.credentials, timeout=context.registry_timeout
+            target.host,
+            target.credentials,
+            timeout=context.registry_timeout,
+            insecure_registries=context.settings.insecure_registries,
         ) as registry:
             attestation = attest_build(
                 attester,

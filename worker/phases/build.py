@@ -130,6 +130,7 @@ class BuildPhase(Phase[BuildInput, BuildOutput]):
             on_line=env.output(self.name),
             checkpoint=env.checkpoint("pulling the layer cache"),
             registry_timeout=env.context.registry_timeout,
+            insecure_registries=env.context.settings.insecure_registries,
         )
         request = BuildRequest(
             context_dir=given.context_dir,

@@ -174,7 +174,10 @@ class PushHookPhase(ReplacedPhase):
         path = image_path(record.image)
         target = registry_target(env)
         with RegistryClient(
-            target.host, target.credentials, timeout=env.context.registry_timeout
+            target.host,
+            target.credentials,
+            timeout=env.context.registry_timeout,
+            insecure_registries=env.context.settings.insecure_registries,
         ) as registry:
             digests = {tag: registry.manifest_digest(path, tag) for tag in record.docker_tags}
         missing = [tag for tag, digest in digests.items() if digest is None]

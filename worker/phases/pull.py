@@ -81,7 +81,9 @@ class PullPhase(Phase[PullInput, PullOutput]):
                 checkpoint=env.checkpoint(self.activity),
             )
         else:
-            bases = resolve_bases(references, credentials_for, log)
+            bases = resolve_bases(
+                references, credentials_for, log, env.context.settings.insecure_registries
+            )
         return PullOutput(bases)
 
 

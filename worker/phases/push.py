@@ -75,7 +75,10 @@ class PushPhase(Phase[PushInput, PushOutput]):
             env.fence(activity, guard.held())
 
         with RegistryClient(
-            target.host, target.credentials, timeout=context.registry_timeout
+            target.host,
+            target.credentials,
+            timeout=context.registry_timeout,
+            insecure_registries=context.settings.insecure_registries,
         ) as registry:
             if given.multi_platform:
                 index = push_index(
