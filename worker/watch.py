@@ -186,12 +186,6 @@ class BuildWatcher:
         self.deadline.stop(lambda activity: BuildStoppedError(reason, activity))
         self.abort()
 
-    def check(self, activity: str) -> None:
-        """Read the record now (not at the next poll) and raise if the build must stop: before
-        a step that cannot be taken back, such as pushing a tag."""
-        self.poll()
-        self.deadline.check(activity)
-
     def fence(self, activity: str, held: tuple[Lease, ...] = ()) -> None:
         """Return only when Redis confirms now that this attempt holds the build, its heartbeat
         and ``held`` (the tag lock): just before a push. Raises otherwise (worker.fence)."""

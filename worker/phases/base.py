@@ -118,13 +118,6 @@ class PhaseEnv:
         else:
             self.deadline.check(activity)
 
-    def check_now(self, activity: str) -> None:
-        """Read the record now and stop if the build ended (before each tag is pushed)."""
-        if self.watcher is not None:
-            self.watcher.check(activity)
-        else:
-            self.deadline.check(activity)
-
 
 class Phase(ABC, Generic[In, Out]):
     """One unit of a build: ``prepare`` its input ``In``, ``run`` it into its output ``Out``."""
