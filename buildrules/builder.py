@@ -55,24 +55,14 @@ def read_builder_keys(reader: NodeReader, entries: dict[str, Entry]) -> dict[str
 
 
 def _platforms(reader: NodeReader, node: yaml.Node) -> tuple[str, ...] | None:
-    items = [node] if isinstance(node, yaml.ScalarNode) else reader.sequence(node, "platforms")
-    if items is None:
-        return None
-    if not items:
+    platforms = reader.checked_list(
+        node,
+        "platforms",
+        "a platform",
+        check_platform,
+        twice=lambda platform: f"platform {platform} is listed twice",
+    )
+    if platforms == ():
         reader.add(node, "platforms must list at least one platform, like [linux/amd64]")
         return None
-    platforms: list[str] = []
-    for item in items:
-        text = reader.string(item, "a platform")
-        if text is None:
-            return None
-        try:
-            platform = check_platform(text)
-        except ValueError as exc:
-            reader.add(item, str(exc))
-            return None
-        if platform in platforms:
-            reader.add(item, f"platform {platform} is listed twice")
-            return None
-        platforms.append(platform)
-    return tuple(platforms)
+    return platforms

@@ -42,21 +42,11 @@ def read_runs_on(reader: NodeReader, entries: dict[str, Entry]) -> dict[str, Any
 
 
 def _labels(reader: NodeReader, node: yaml.Node) -> tuple[str, ...] | None:
-    items = [node] if isinstance(node, yaml.ScalarNode) else reader.sequence(node, RUNS_ON_KEY)
-    if items is None:
-        return None
-    labels: list[str] = []
-    for item in items:
-        text = reader.string(item, "a runs_on label")
-        if text is None:
-            return None
-        try:
-            label = check_label(text)
-        except ValueError as exc:
-            reader.add(item, f"runs_on {exc}")
-            return None
-        if label in labels:
-            reader.add(item, f"runs_on lists label {label} twice")
-            return None
-        labels.append(label)
-    return tuple(labels)
+    return reader.checked_list(
+        node,
+        RUNS_ON_KEY,
+        "a runs_on label",
+        check_label,
+        error_prefix="runs_on ",
+        twice=lambda label: f"runs_on lists label {label} twice",
+    )

@@ -9,7 +9,7 @@ it was written on. :class:`NodeReader` turns nodes into checked Python values an
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,38 @@ class NodeReader:
             self.add(node, f"{what} must be a list, not {describe(node)}")
             return None
         return list(node.value)
+
+    def checked_list(
+        self,
+        node: yaml.Node,
+        key: str,
+        what: str,
+        check: Callable[[str], str],
+        *,
+        error_prefix: str = "",
+        twice: Callable[[str], str],
+    ) -> tuple[str, ...] | None:
+        """A value written as one text or a list of texts (``key``), each put in normal form by
+        ``check`` (its ValueError becomes a problem, after ``error_prefix``), none twice
+        (``twice(value)`` says so). None, with the problem added, at the first bad item."""
+        items = [node] if isinstance(node, yaml.ScalarNode) else self.sequence(node, key)
+        if items is None:
+            return None
+        values: list[str] = []
+        for item in items:
+            text = self.string(item, what)
+            if text is None:
+                return None
+            try:
+                value = check(text)
+            except ValueError as exc:
+                self.add(item, f"{error_prefix}{exc}")
+                return None
+            if value in values:
+                self.add(item, twice(value))
+                return None
+            values.append(value)
+        return tuple(values)
 
     # -- scalars --------------------------------------------------------------------------------
 
