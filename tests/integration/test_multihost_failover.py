@@ -144,6 +144,25 @@ def lease_lost_at(host: Host, build_id: str) -> datetime:
     return datetime.fromisoformat(found.group(1))
 
 
+def cut_off_until_taken_over(cluster: Cluster, build_id: str, victim: Host, survivor: Host) -> Any:
+    """Cut ``victim`` off (its veth down) until attempt 2 of the build has succeeded on
+    ``survivor``, reconnect it, and wait until its worker is idle again; the ended record."""
+    cluster.network.set_link(victim.net, up=False)
+    try:
+        done = cluster.wait_status(build_id, ENDED, BUILD_SECONDS)
+        assert done["status"] == "success", (done, cluster.diagnostics())
+        assert (done["attempt"], done["worker"]["host"]) == (2, survivor.name), done
+    finally:
+        reconnected = datetime.now().astimezone()
+        cluster.network.set_link(victim.net, up=True)
+    wait_for(
+        lambda: idle_again_since(cluster, victim, reconnected),
+        60,
+        f"the worker on {victim.name} to be idle again",
+    )
+    return done
+
+
 def test_a_host_cut_off_mid_build_never_pushes_after_its_lease_was_taken(
     multihost: Cluster,
 ) -> None:
@@ -153,22 +172,10 @@ def test_a_host_cut_off_mid_build_never_pushes_after_its_lease_was_taken(
     assert (first["attempt"], first["status"]) == (1, "building"), first
     victim, survivor = hosts_of(multihost, first)
 
-    multihost.network.set_link(victim.net, up=False)
-    try:
-        done = multihost.wait_status(build["id"], ENDED, BUILD_SECONDS)
-        assert done["status"] == "success", (done, multihost.diagnostics())
-        assert (done["attempt"], done["worker"]["host"]) == (2, survivor.name), done
-    finally:
-        reconnected = datetime.now().astimezone()
-        multihost.network.set_link(victim.net, up=True)
-
-    # Back on the network, the old attempt's worker settles (its attempt ended, a fresh rq loop
-    # takes builds again); it pushed nothing, and the record is as attempt 2 left it.
-    wait_for(
-        lambda: idle_again_since(multihost, victim, reconnected),
-        60,
-        f"the worker on {victim.name} to be idle again",
-    )
+    # Cut off until attempt 2 has succeeded on the other host; back on the network, the old
+    # attempt's worker settles (its attempt ended, a fresh rq loop takes builds again); it pushed
+    # nothing, and the record is as attempt 2 left it.
+    done = cut_off_until_taken_over(multihost, build["id"], victim, survivor)
     # The cut-off worker stopped its attempt (cutting its streams) before attempt 2 started.
     stopped_at = lease_lost_at(victim, build["id"])
     assert stopped_at < datetime.fromisoformat(done["started_at"]), (stopped_at, done)
@@ -242,19 +249,7 @@ def test_a_push_in_flight_when_its_host_is_cut_off_is_cut_before_the_takeover(
             90,
             f"{victim.name} to start uploading the image",
         )
-        multihost.network.set_link(victim.net, up=False)
-        try:
-            done = multihost.wait_status(build["id"], ENDED, BUILD_SECONDS)
-            assert done["status"] == "success", (done, multihost.diagnostics())
-            assert (done["attempt"], done["worker"]["host"]) == (2, survivor.name), done
-        finally:
-            reconnected = datetime.now().astimezone()
-            multihost.network.set_link(victim.net, up=True)
-        wait_for(
-            lambda: idle_again_since(multihost, victim, reconnected),
-            60,
-            f"the worker on {victim.name} to be idle again",
-        )
+        done = cut_off_until_taken_over(multihost, build["id"], victim, survivor)
 
     assert lease_lost_at(victim, build["id"]) < datetime.fromisoformat(done["started_at"])
     assert_pushed_once_by(multihost, image, done, survivor)  # nothing from the cut-off host
